@@ -1,0 +1,182 @@
+"""Train one litgpt model on a data mixture with Lightning Fabric, and evaluate it on every domain.
+
+The loop, top to bottom: build the model under a fixed seed, AdamW, then per step: set the
+learning rate (linear warmup, then constant as in RegMix's proxies, or cosine for large models),
+draw a batch whose sequences come from the domains in proportion to the mixture, forward,
+backward, clip, step; evaluate the validation loss of every domain at intervals and at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.fabric import Fabric
+
+from .errors import InputError
+from .model import ModelConfig, build_model
+from .tokens import TokenStore
+
+PRECISIONS = ("32-true", "bf16-mixed", "bf16-true", "16-mixed")
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and evaluation settings of one training run."""
+
+    tokens: int = 150_000  # training tokens; steps = tokens // (batch_size * block_size)
+    batch_size: int = 16
+    lr: float = 2e-3
+    min_lr: float = 2e-4  # the cosine schedule's floor (unused when constant)
+    schedule: str = "constant"  # RegMix's proxies: constant after warmup; large model: cosine
+    warmup_steps: int = 10
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    precision: str = "32-true"
+    eval_every: int = 0  # steps between evaluations; 0: only at the end
+    eval_tokens: int = 8192  # validation tokens per domain
+    log_every: int = 5  # steps between recorded training losses
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise InputError("precision", f"value {self.precision!r} is not supported", f"use one of {PRECISIONS}")
+        if self.schedule not in SCHEDULES:
+            raise InputError("schedule", f"value {self.schedule!r} is not supported", f"use one of {SCHEDULES}")
+        for name in ("tokens", "batch_size", "eval_tokens", "log_every"):
+            if getattr(self, name) <= 0:
+                raise InputError(name, f"value {getattr(self, name)!r} must be positive", "give a positive integer")
+        if not self.lr > 0:
+            raise InputError("lr", f"value {self.lr!r} must be positive", "use e.g. 2e-3")
+
+    def steps(self, block_size: int) -> int:
+        return max(1, self.tokens // (self.batch_size * block_size))
+
+    def lr_at(self, step: int, total: int) -> float:
+        """Learning rate at 1-based `step` of `total`."""
+        if step <= self.warmup_steps:
+            return self.lr * step / self.warmup_steps
+        if self.schedule == "constant":
+            return self.lr
+        progress = (step - self.warmup_steps) / max(1, total - self.warmup_steps)
+        return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: loss curves and the final per-domain validation losses."""
+
+    train_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, loss)
+    val_loss: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # (step, {domain: loss})
+    tokens_seen: int = 0
+    seconds: float = 0.0
+
+    @property
+    def final(self) -> dict[str, float]:
+        return self.val_loss[-1][1]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class MixtureBatches:
+    """Batches of `block_size + 1` token windows; each window's domain is drawn from the mixture."""
+
+    def __init__(self, store: TokenStore, mixture: dict[str, float], block_size: int, batch_size: int, seed: int):
+        self.domains = [d for d, w in mixture.items() if w > 0]
+        p = np.array([mixture[d] for d in self.domains], dtype=float)
+        self.p = p / p.sum()
+        self.arrays = [store.array("train", d) for d in self.domains]
+        for d, a in zip(self.domains, self.arrays):
+            if len(a) <= block_size + 1:
+                raise InputError(f"tokens of domain {d!r}", f"{len(a)} tokens, fewer than one block of {block_size + 1}", "add data or lower block_size")
+        self.block_size, self.batch_size = block_size, batch_size
+        self.rng = np.random.default_rng(seed)
+
+    def __next__(self) -> torch.Tensor:
+        which = self.rng.choice(len(self.domains), size=self.batch_size, p=self.p)
+        rows = []
+        for i in which:
+            a = self.arrays[i]
+            start = self.rng.integers(0, len(a) - self.block_size - 1)
+            rows.append(np.asarray(a[start : start + self.block_size + 1], dtype=np.int64))
+        return torch.from_numpy(np.stack(rows))
+
+
+def eval_windows(store: TokenStore, domain: str, block_size: int, max_tokens: int) -> torch.Tensor:
+    """The first non-overlapping `block_size + 1` windows of a domain's validation tokens."""
+    a = store.array("valid", domain)
+    n = min(max(1, max_tokens // block_size), (len(a) - 1) // block_size)
+    if n < 1:
+        raise InputError(f"validation tokens of domain {domain!r}", f"{len(a)} tokens, fewer than one block of {block_size + 1}", "add validation data or lower block_size")
+    idx = np.arange(n)[:, None] * block_size + np.arange(block_size + 1)[None, :]
+    return torch.from_numpy(np.asarray(a[: n * block_size + 1], dtype=np.int64)[idx])
+
+
+@torch.no_grad()
+def evaluate(model, windows: dict[str, torch.Tensor], batch_size: int, device) -> dict[str, float]:
+    """Mean next-token cross-entropy (nats) on each domain's windows."""
+    model.eval()
+    out = {}
+    for domain, w in windows.items():
+        total, count = 0.0, 0
+        for i in range(0, len(w), batch_size):
+            b = w[i : i + batch_size].to(device)
+            logits = model(b[:, :-1])
+            total += F.cross_entropy(logits.flatten(0, 1).float(), b[:, 1:].flatten(), reduction="sum").item()
+            count += b[:, 1:].numel()
+        out[domain] = total / count
+    model.train()
+    return out
+
+
+def train(
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    mixture: dict[str, float],
+    store: TokenStore,
+    eval_domains: list[str],
+    fabric: Fabric | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> tuple[torch.nn.Module, TrainResult]:
+    """Train a fresh model on `mixture`; return it (Fabric-wrapped) and its loss curves."""
+    fabric = fabric or Fabric(accelerator="cpu", devices=1, precision=cfg.precision)
+    start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    with fabric.init_module():
+        model = build_model(model_cfg, store.vocab_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
+    model, optimizer = fabric.setup(model, optimizer)
+
+    T = model_cfg.block_size
+    batches = MixtureBatches(store, mixture, T, cfg.batch_size, seed=cfg.seed + 1_000_003 * fabric.global_rank)
+    windows = {d: eval_windows(store, d, T, cfg.eval_tokens) for d in eval_domains}
+    steps = cfg.steps(T)
+    result = TrainResult()
+    for step in range(1, steps + 1):
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr_at(step, steps)
+        batch = next(batches).to(fabric.device)
+        logits = model(batch[:, :-1])
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten())
+        fabric.backward(loss)
+        fabric.clip_gradients(model, optimizer, max_norm=cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if step % cfg.log_every == 0 or step == steps:
+            result.train_loss.append((step, fabric.all_reduce(loss.detach(), reduce_op="mean").item()))
+        if (cfg.eval_every and step % cfg.eval_every == 0) or step == steps:
+            result.val_loss.append((step, evaluate(model, windows, cfg.batch_size, fabric.device)))
+        if on_step:
+            on_step(step, steps)
+    result.tokens_seen = steps * cfg.batch_size * T * fabric.world_size
+    result.seconds = time.perf_counter() - start
+    return model, result

@@ -1,0 +1,31 @@
+"""Stage 3: sample the proxy mixtures (RegMix's Dirichlet around the token prior), one CSV per shard."""
+
+import argparse
+from pathlib import Path
+
+from regmix import figures
+from regmix.mixtures import check_caps_feasible, sample_mixtures, usage_caps, write_mixtures_csv
+from regmix.stage import run_stage
+from regmix.tokens import TokenStore
+
+
+def main(args, params):
+    store = TokenStore(args.tokens)
+    counts, tokens = store.counts["train"], params.proxy.train.tokens
+    caps = usage_caps(counts, tokens, params.mixtures.max_epochs)
+    check_caps_feasible(caps, counts, tokens, "params.yaml, fields mixtures.max_epochs and proxy.train.tokens")
+    prior = store.prior()
+    mixtures = sample_mixtures(prior, params.sweep.n_proxies, params.mixtures, params.seed, caps)
+    out, size, domains = Path(args.out), params.sweep.shard_size, store.train_domains
+    write_mixtures_csv(out / "mixtures.csv", mixtures, domains)
+    for shard in params.sweep.shards:
+        write_mixtures_csv(out / f"shard-{shard}.csv", mixtures[shard * size : (shard + 1) * size], domains, shard * size + 1)
+    figures.mixture_distributions(out / "weights.png", mixtures, prior)
+    print(f"{len(mixtures)} mixtures in {len(params.sweep.shards)} shards of {size}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tokens", required=True)
+    parser.add_argument("--out", required=True)
+    run_stage(main, parser)

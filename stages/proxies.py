@@ -1,0 +1,32 @@
+"""Stage 4: train one shard of the proxy sweep (one small litgpt model per mixture), in parallel workers."""
+
+import argparse
+import dataclasses
+
+from regmix.mixtures import read_mixtures_csv
+from regmix.stage import run_stage
+from regmix.sweep import ProxyJob, run_jobs, write_shard
+from regmix.sweep_tracking import SweepTracker
+from regmix.tokens import TokenStore
+
+
+def main(args, params):
+    store = TokenStore(args.tokens)
+    mixtures = read_mixtures_csv(args.mixtures, store.train_domains)
+    train_cfg = dataclasses.replace(params.proxy.train, seed=params.seed)
+    jobs = [ProxyJob(i, m, args.tokens, params.proxy.model, train_cfg, tuple(store.eval_domains), params.sweep.threads)
+            for i, m in mixtures.items()]
+    tracker = SweepTracker(params, args.tokens)
+    results = run_jobs(jobs, args.cache, params.sweep.workers, tracker.log_proxy)
+    write_shard(args.out, results, store.eval_domains)
+    print(f"shard {args.shard}: {len(results)} proxies")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--shard", type=int, required=True)
+    parser.add_argument("--tokens", required=True)
+    parser.add_argument("--mixtures", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--cache", default="data/cache/proxies", help="finished proxies, kept across crashes")
+    run_stage(main, parser)

@@ -1,0 +1,53 @@
+"""Stage 9: train the large model on one mixture (RegMix's or a baseline); evaluate it on every domain."""
+
+import argparse
+import dataclasses
+import os
+
+import torch
+from lightning.fabric import Fabric
+from tqdm import tqdm
+
+from regmix.checkpoint import save_litgpt_checkpoint
+from regmix.io import atomic_path, write_json, write_text
+from regmix.mixtures import check_usage, read_mixture_yaml
+from regmix.stage import run_stage
+from regmix.sweep import curves_csv
+from regmix.tokens import TokenStore
+from regmix.tracking import Tracker, key_of, result_metrics, run_tags, tracking_uri
+from regmix.train import train
+
+
+def main(args, params):
+    store = TokenStore(args.tokens)
+    mixture = read_mixture_yaml(args.mixture, store.train_domains)
+    cfg, model_cfg = dataclasses.replace(params.large.train, seed=params.seed), params.large.model
+    check_usage(mixture, store.counts["train"], cfg.tokens, params.mixtures.max_epochs, args.mixture)
+    torch.set_num_threads(params.large.threads)
+    fabric = Fabric(accelerator="cpu", devices=1, precision=cfg.precision)
+    bar = tqdm(desc=f"large model ({args.name})", unit="step")
+    model, result = train(model_cfg, cfg, mixture, store, store.eval_domains, fabric,
+                          on_step=lambda step, total: (setattr(bar, "total", total), bar.update()))
+    bar.close()
+    with atomic_path(args.out) as out:  # the checkpoint appears whole or not at all
+        save_litgpt_checkpoint(fabric, model, model_cfg, store.vocab_size, store.root / "tokenizer.json", out, f"regmix-large-{args.name}")
+        write_text(out / "curves.csv", curves_csv({0: result.as_dict()}, store.eval_domains))
+        write_json(out / "metrics.json", {"name": args.name, "mixture": mixture, "val_loss": result.final,
+                                          "tokens": result.tokens_seen, "seconds": round(result.seconds, 1)})
+
+    tracker = Tracker(tracking_uri(params.mlflow.tracking_uri), params.mlflow.experiment)
+    key = key_of([args.name, mixture, dataclasses.asdict(cfg), dataclasses.asdict(model_cfg), os.environ.get("DVC_EXP_NAME", "")])
+    run_id, _ = tracker.find_or_create(f"large-{args.name}", key, {**run_tags(), "regmix.kind": "large"})
+    tracker.log(run_id, params={"mixture_name": args.name, "weight": mixture, "model": dataclasses.asdict(model_cfg), "train": dataclasses.asdict(cfg)},
+                metrics=result_metrics(result.as_dict()) + [("final_val_loss/" + d, v, 0) for d, v in result.final.items()])
+    tracker.finish(run_id)
+    print(f"{args.name}: target loss {result.final[params.domains.target]:.4f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--mixture", required=True)
+    parser.add_argument("--tokens", required=True)
+    parser.add_argument("--out", required=True)
+    run_stage(main, parser)
