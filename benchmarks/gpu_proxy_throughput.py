@@ -51,6 +51,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from regmix.model import PAPER_PRESETS, ModelConfig, build_model
 from regmix.stacked import StackedProxies
@@ -59,6 +60,8 @@ VOCAB = 50432
 TINY = ModelConfig(n_layer=2, n_head=2, n_embd=32, intermediate_size=64, block_size=64)
 TINY_VOCAB = 512
 VARIANTS = ("fp32-eager", "bf16-eager", "bf16-compile", "stacked-eager", "stacked-compile")
+SDPA = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
+        "cudnn": SDPBackend.CUDNN_ATTENTION}
 HPARAMS = dict(lr=4e-4, betas=(0.9, 0.95), weight_decay=0.1)
 MAX_GRAD_NORM = 1.0
 
@@ -123,16 +126,13 @@ def single_model_step(model, opt, loss_fn, n_micro, micro, seq_len, vocab, devic
     opt.zero_grad(set_to_none=True)
 
 
-def run_variant(variant: str, k: int, args, cfg: ModelConfig, vocab: int, device: torch.device) -> dict:
-    """Train `args.warmup` + `args.steps` optimizer steps; time the last `args.steps`."""
+def make_step(variant: str, k: int, args, cfg: ModelConfig, vocab: int, device: torch.device):
+    """A fresh model (or stack of k) and `step(n)`: one optimizer step over n micro-batches."""
     torch.manual_seed(0)
     torch._dynamo.reset()
     fused = device.type == "cuda"
     seq_len = cfg.block_size
     micro = max(1, args.micro_batch // k)
-    if args.batch_size % micro:
-        raise ValueError(f"--batch-size {args.batch_size} is not a multiple of the micro-batch {micro}")
-    n_micro = args.batch_size // micro
     amp = None if variant == "fp32-eager" else torch.bfloat16
     compiled = variant.endswith("compile")
 
@@ -145,20 +145,34 @@ def run_variant(variant: str, k: int, args, cfg: ModelConfig, vocab: int, device
         def step(n):
             stack.step(random_batch((k, micro, seq_len), vocab, device) for _ in range(n))
 
-    else:
-        model = build_model(cfg, vocab).to(device)
-        opt = torch.optim.AdamW(model.parameters(), **HPARAMS, fused=fused)
+        return step, micro
 
-        def loss_fn(x, y):
-            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                return F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+    model = build_model(cfg, vocab).to(device)
+    opt = torch.optim.AdamW(model.parameters(), **HPARAMS, fused=fused)
 
-        if compiled:
-            loss_fn = torch.compile(loss_fn)
+    def loss_fn(x, y):
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            return F.cross_entropy(model(x).flatten(0, 1), y.flatten())
 
-        def step(n):
-            single_model_step(model, opt, loss_fn, n, micro, seq_len, vocab, device)
+    if compiled:
+        loss_fn = torch.compile(loss_fn)
 
+    def step(n):
+        single_model_step(model, opt, loss_fn, n, micro, seq_len, vocab, device)
+
+    return step, micro
+
+
+def run_variant(variant: str, k: int, args, cfg: ModelConfig, vocab: int, device: torch.device) -> dict:
+    """Train `args.warmup` + `args.steps` optimizer steps; time the last `args.steps`."""
+    if args.sdpa != "auto" and not variant.startswith("stacked"):
+        with sdpa_kernel([SDPA[args.sdpa]]):
+            return {**run_variant(variant, k, argparse.Namespace(**{**vars(args), "sdpa": "auto"}),
+                                  cfg, vocab, device), "variant": f"{variant}[{args.sdpa}]"}
+    step, micro = make_step(variant, k, args, cfg, vocab, device)
+    if args.batch_size % micro:
+        raise ValueError(f"--batch-size {args.batch_size} is not a multiple of the micro-batch {micro}")
+    n_micro = args.batch_size // micro
     with Timer(device) as warm:
         for _ in range(args.warmup):  # compiles; short accumulation is enough
             step(min(n_micro, 2))
@@ -167,25 +181,25 @@ def run_variant(variant: str, k: int, args, cfg: ModelConfig, vocab: int, device
     with Timer(device) as t:
         for _ in range(args.steps):
             step(n_micro)
-    tokens = args.steps * k * args.batch_size * seq_len
+    tokens = args.steps * k * args.batch_size * cfg.block_size
     mem = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
     return dict(variant=variant, k=k, micro=micro, n_micro=n_micro, seconds=t.seconds,
                 warmup_s=warm.seconds, tokens=tokens, tokens_per_s=tokens / t.seconds, peak_mem_gib=mem)
 
 
 def profile_variant(variant: str, k: int, args, cfg, vocab, device, path: Path) -> None:
-    """Kernel-time table of 2 optimizer steps of 2 micro-batches each (after a warm-up)."""
-    a = argparse.Namespace(**{**vars(args), "batch_size": 2 * max(1, args.micro_batch // k), "warmup": 1, "steps": 0})
+    """Kernel-time table of one optimizer step of 4 micro-batches (after a warm-up step)."""
     from torch.profiler import ProfilerActivity, profile
 
+    step, _ = make_step(variant, k, args, cfg, vocab, device)
+    step(2)
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    run_variant(variant, k, a, cfg, vocab, device)  # warm-up/compile outside the profile
-    a.warmup, a.steps = 0, 2
-    torch._dynamo.config.cache_size_limit = 64
     with profile(activities=acts) as prof:
-        run_variant(variant, k, a, cfg, vocab, device)
+        step(4)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    path.write_text(prof.key_averages().table(sort_by=sort, row_limit=30, max_name_column_width=90))
+    path.write_text(prof.key_averages().table(sort_by=sort, row_limit=40, max_name_column_width=90))
 
 
 def main(argv=None) -> None:
@@ -200,9 +214,14 @@ def main(argv=None) -> None:
     p.add_argument("--stack", type=int, nargs="+", default=[1, 2, 4, 8, 16], help="K values for stacked-*")
     p.add_argument("--compile", action="store_true", help="also run the torch.compile variants")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    p.add_argument("--sdpa", default="auto", choices=["auto", *SDPA],
+                   help="force one SDPA backend for the single-model variants (stacked: flash)")
+    p.add_argument("--coordinate-descent-tuning", action="store_true",
+                   help="torch._inductor.config.coordinate_descent_tuning (slower compile)")
     p.add_argument("--gemm-size", type=int, default=8192)
     p.add_argument("--gemm-iters", type=int, default=20)
-    p.add_argument("--profile", nargs=2, metavar=("VARIANT", "K"), help="write a kernel profile of one variant")
+    p.add_argument("--profile", nargs=2, action="append", default=[], metavar=("VARIANT", "K"),
+                   help="write a kernel profile of this variant (repeatable)")
     p.add_argument("--out", type=Path, help="folder for results.md / results.json (/ profile.txt)")
     args = p.parse_args(argv)
 
@@ -215,6 +234,7 @@ def main(argv=None) -> None:
         cfg, vocab = PAPER_PRESETS[args.preset], VOCAB
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False  # fp32-eager is true fp32
+    torch._inductor.config.coordinate_descent_tuning = args.coordinate_descent_tuning
     variants = [v for v in args.variants if args.compile or not v.endswith("compile")]
 
     peak = matmul_rate(device, args.gemm_size, args.gemm_iters)
@@ -222,6 +242,7 @@ def main(argv=None) -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     head = (f"device: {name}; torch {torch.__version__}; preset: {'tiny' if args.tiny else args.preset}; "
             f"measured bf16 matmul ({args.gemm_size}^3, median of {args.gemm_iters}): {peak / 1e12:.1f} TFLOP/s; "
+            f"sdpa {args.sdpa}; coordinate-descent tuning {args.coordinate_descent_tuning}; "
             f"batch {args.batch_size} x {cfg.block_size} tokens per proxy per step; FLOPs/token {fpt:,} "
             f"(causal-halved attention: {fpt_causal:,})")
     print(head, flush=True)
@@ -253,8 +274,8 @@ def main(argv=None) -> None:
         (args.out / "results.json").write_text(json.dumps(
             dict(device=name, torch=torch.__version__, peak_flops=peak, rows=rows, args=vars(args)),
             default=str, indent=1))
-    if args.profile:
-        v, k = args.profile[0], int(args.profile[1])
+    for v, k in args.profile:
+        k = int(k)
         path = (args.out or Path(".")) / f"profile_{v}_K{k}.txt"
         profile_variant(v, k, args, cfg, vocab, device, path)
         print(f"profile written to {path}")

@@ -7,6 +7,11 @@ runs the forward with `torch.func.vmap` over `torch.func.functional_call`, so ev
 works on all K proxies at once. Training is exactly that of K separate models: each proxy
 gets its own data, its own mean cross-entropy loss, its own gradient-norm clipping, and
 AdamW (elementwise) updates each proxy's slice independently.
+
+Two deviations from plain autocast, both to match K separate autocast models: the loss is
+computed on float32 logits (autocast's float32 cross-entropy is skipped under vmap), and
+cuDNN's attention is left out of SDPA's choices (in torch 2.11, torch.compile of the
+vmapped model with cuDNN attention fails at run time; flash attention is used instead).
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+_SDPA_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
 class StackedProxies:
@@ -64,16 +72,16 @@ class StackedProxies:
 
     def _loss_one(self, params, buffers, idx, targets):
         logits = functional_call(self._base, (params, buffers), (idx,))
-        return F.cross_entropy(logits.flatten(0, -2), targets.flatten())
+        return F.cross_entropy(logits.flatten(0, -2).float(), targets.flatten())
 
     def losses(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of each proxy, shape (K,); `idx`, `targets` have shape (K, B, T)."""
-        ctx = (
+        amp = (
             torch.autocast(self.device.type, dtype=self.autocast_dtype)
             if self.autocast_dtype is not None
             else nullcontext()
         )
-        with ctx:
+        with amp, sdpa_kernel(_SDPA_BACKENDS):
             return self._losses(self.params, self.buffers, idx, targets)
 
     @torch.no_grad()

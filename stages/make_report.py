@@ -1,0 +1,34 @@
+"""Stage 10: the report: DVC metrics, plot data, figures and a markdown summary."""
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from regmix.io import read_json
+from regmix.mixtures import read_mixture_yaml
+from regmix.report import load_large, write_report
+from regmix.stage import run_stage
+from regmix.tokens import TokenStore
+
+
+def main(args, params):
+    store = TokenStore(args.tokens)
+    domains, target = store.train_domains, params.domains.target
+    fit = read_json(Path(args.regression) / "fit_report.json")
+    mixtures = {name: read_mixture_yaml(path, domains) for name, path in params.large.runs.items()}
+    large = load_large(args.large, list(params.large.runs))
+    truth = read_json(args.domains_meta).get("true_mixture")
+    figures = {"proxy_mixtures.png": Path(args.mixtures) / "weights.png", "proxy_curves.png": Path(args.proxies) / "curves.png"}
+    for d in (Path(args.regression), Path(args.simulation)):
+        figures.update({p.name: p for p in sorted(d.glob("*.png"))})
+    n_proxies = len(pd.read_csv(Path(args.proxies) / "losses.csv"))
+    metrics = write_report(args.out, fit, pd.read_csv(Path(args.regression) / "cv_predictions.csv"), mixtures, large, target, n_proxies, truth, figures)
+    print({name: round(v, 4) for name, v in metrics["large_target_loss"].items()})
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    for name in ("--proxies", "--mixtures", "--regression", "--simulation", "--large", "--tokens", "--domains-meta", "--out"):
+        parser.add_argument(name, required=True)
+    run_stage(main, parser)

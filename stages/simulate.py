@@ -1,0 +1,34 @@
+"""Stage 7: predict many candidate mixtures, average the top k: the optimal mixture (within usage caps)."""
+
+import argparse
+import dataclasses
+import shutil
+from pathlib import Path
+
+from regmix.io import atomic_path
+from regmix.mixtures import check_caps_feasible, usage_caps
+from regmix.simulation import simulate_dir
+from regmix.stage import run_stage
+from regmix.tokens import TokenStore
+
+
+def main(args, params):
+    store = TokenStore(args.tokens)
+    counts, tokens = store.counts["train"], params.large.train.tokens
+    # caps for the large model: it must not repeat a domain more than max_epochs times
+    caps = usage_caps(counts, tokens, params.mixtures.max_epochs)
+    check_caps_feasible(caps, counts, tokens, "params.yaml, fields mixtures.max_epochs and large.train.tokens")
+    cfg = dataclasses.replace(params.simulation, seed=params.seed)
+    result = simulate_dir(args.model, store.root / "prior.yaml", args.out, cfg, caps=caps, target=params.domains.target)
+    with atomic_path(args.optimal) as tmp:
+        shutil.copy(Path(args.out) / "optimal_mixture.yaml", tmp)
+    print("optimal mixture:", {d: round(w, 3) for d, w in result["optimal"].items()})
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--tokens", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--optimal", required=True)
+    run_stage(main, parser)
