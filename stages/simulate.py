@@ -18,7 +18,7 @@ def main(args, params):
     # caps for the large model: it must not repeat a domain more than max_epochs times
     caps = usage_caps(counts, tokens, params.mixtures.max_epochs)
     check_caps_feasible(caps, counts, tokens, "params.yaml, fields mixtures.max_epochs and large.train.tokens")
-    cfg = dataclasses.replace(params.simulation, seed=params.seed)
+    cfg = dataclasses.replace(params.simulation, seed=params.seed, dirichlet=params.mixtures)
     result = simulate_dir(args.model, store.root / "prior.yaml", args.out, cfg, caps=caps, target=params.domains.target)
     with atomic_path(args.optimal) as tmp:
         shutil.copy(Path(args.out) / "optimal_mixture.yaml", tmp)

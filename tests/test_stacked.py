@@ -69,10 +69,12 @@ def test_stacked_matches_separate_models(max_grad_norm):
         stacked.optimizer.step()
         stacked.optimizer.zero_grad(set_to_none=True)
 
+        # Adam divides by sqrt(v): where a gradient is ~0, rounding-level differences move the
+        # update by up to ~lr, so the weights are compared to 1% of lr.
         for k, m in enumerate(models):
             sd = stacked.state_dict(k)
             for name, p in m.named_parameters():
-                torch.testing.assert_close(sd[name], p.detach(), rtol=1e-4, atol=1e-6)
+                torch.testing.assert_close(sd[name], p.detach(), rtol=1e-4, atol=1e-2 * HPARAMS["lr"])
 
     if max_grad_norm < 1e9:  # some proxies were clipped and some were not
         clipped = torch.stack(all_norms) > max_grad_norm

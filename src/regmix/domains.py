@@ -31,6 +31,7 @@ class HFSource:
 
     path: str = ""
     name: str | None = None  # the dataset's config name
+    data_files: dict[str, str] | None = None  # for a builder such as "json" or "parquet": {split: file or glob}
     train_split: str = "train"
     valid_split: str = "validation"
     text_field: str = "text"
@@ -168,7 +169,7 @@ def load_hf(src: HFSource, out: str | Path, target: str | None) -> dict:
     texts: dict[str, dict[str, list[str]]] = {}
     for split, hf_split in (("train", src.train_split), ("valid", src.valid_split)):
         try:
-            ds = datasets.load_dataset(src.path, src.name, split=hf_split)
+            ds = datasets.load_dataset(src.path, src.name, data_files=src.data_files, split=hf_split)
         except ValueError as e:
             raise InputError(f"dataset {src.path!r}, split {hf_split!r}", str(e).splitlines()[0], "set domains.hf.train_split / valid_split")
         groups: dict[str, list[str]] = {}

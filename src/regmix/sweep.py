@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ def train_proxy(job: ProxyJob) -> tuple[int, dict]:
 
     torch.set_num_threads(job.threads)
     _, result = train(job.model, job.train, job.mixture, TokenStore(job.tokens_dir), list(job.eval_domains))
-    return job.index, result.as_dict()
+    return job.index, json.loads(json.dumps(result.as_dict()))  # as the cache returns it: lists, not tuples
 
 
 def tokens_fingerprint(tokens_dir: str | Path) -> str:

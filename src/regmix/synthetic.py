@@ -32,13 +32,13 @@ class SyntheticDomain:
 # The embedded default: 8 domains in 3 clusters, of unequal sizes (so the token prior is not uniform).
 DEFAULT_DOMAINS = {
     "web": SyntheticDomain(cluster=0, train_docs=1500, share=0.6),
-    "wiki": SyntheticDomain(cluster=0, train_docs=500, share=0.5),
+    "wiki": SyntheticDomain(cluster=0, train_docs=800, share=0.5),
     "books": SyntheticDomain(cluster=0, train_docs=700, share=0.3),
     "code": SyntheticDomain(cluster=1, train_docs=600, share=0.5),
-    "math": SyntheticDomain(cluster=1, train_docs=300, share=0.5),
+    "math": SyntheticDomain(cluster=1, train_docs=600, share=0.5),
     "legal": SyntheticDomain(cluster=2, train_docs=350, share=0.4),
-    "forum": SyntheticDomain(cluster=2, train_docs=450, share=0.6),
-    "science": SyntheticDomain(cluster=2, train_docs=300, share=0.5),
+    "forum": SyntheticDomain(cluster=2, train_docs=600, share=0.6),
+    "science": SyntheticDomain(cluster=2, train_docs=500, share=0.5),
 }
 DEFAULT_TARGET = {"wiki": 0.4, "math": 0.25, "forum": 0.2, "science": 0.15}
 

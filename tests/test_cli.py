@@ -1,0 +1,84 @@
+"""The `regmix` command: fit, predict and simulate end to end, and clear errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from regmix.cli import main
+from regmix.mixtures import MixtureConfig, sample_mixtures, write_mixture_yaml, write_mixtures_csv
+
+DOMAINS = ["web", "wiki", "code"]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """Mixtures, losses (two targets), a prior and a params.yaml with cheap settings."""
+    folder = tmp_path_factory.mktemp("cli")
+    mixtures = sample_mixtures({d: 1 / 3 for d in DOMAINS}, 24, MixtureConfig(), 0)
+    w = np.array([[m[d] for d in DOMAINS] for m in mixtures])
+    losses = pd.DataFrame({"index": np.arange(1, 25)})
+    losses["metric/wiki_val_loss"] = 3 - 0.3 * np.log(w @ [0.2, 0.8, 0.0] + 0.02)
+    losses["metric/code_val_loss"] = 3 - 0.3 * np.log(w @ [0.0, 0.1, 0.9] + 0.02)
+    write_mixtures_csv(folder / "m.csv", mixtures, DOMAINS)
+    losses.to_csv(folder / "l.csv", index=False)
+    write_mixture_yaml(folder / "prior.yaml", {d: 1 / 3 for d in DOMAINS})
+    params = {
+        "mixtures": {"temperature": 1.0},
+        "regression": {"candidates": ["linear", "loglinear"], "folds": 3, "inner_folds": 2, "n_bootstrap": 100, "figures": False,
+                       "lightgbm": {"n_estimators": 20, "min_child_samples": 5}},
+        "simulation": {"n_candidates": 5000, "top_k": 20, "n_bootstrap": 2, "bootstrap_candidates": 2000},
+    }
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    return folder
+
+
+def test_fit_predict_simulate(project, tmp_path, capsys):
+    p = project
+    assert main(["fit", "--mixtures", str(p / "m.csv"), "--losses", str(p / "l.csv"), "--target", "metric/wiki_val_loss",
+                 "--out", str(tmp_path / "model"), "--params", str(p / "params.yaml")]) == 0
+    report = json.loads((tmp_path / "model" / "fit_report.json").read_text())
+    assert report["folds"] == 3 and report["chosen"] in ("linear", "loglinear")
+    assert main(["predict", "--model", str(tmp_path / "model"), "--mixtures", str(p / "m.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    pred = pd.read_csv(tmp_path / "p.csv")
+    assert list(pred.columns) == ["index", "prediction"] and len(pred) == 24
+    assert main(["simulate", "--model", str(tmp_path / "model"), "--prior", str(p / "prior.yaml"), "--out", str(tmp_path / "sim"),
+                 "--params", str(p / "params.yaml"), "--n-bootstrap", "0"]) == 0
+    doc = yaml.safe_load((tmp_path / "sim" / "optimal_mixture.yaml").read_text())
+    assert set(doc["train"]) == {f"train_{d}" for d in DOMAINS} and doc["valid"] == {"valid_wiki": 1.0}
+    assert json.loads((tmp_path / "sim" / "simulation.json").read_text())["n_candidates"] == 5000
+    assert "optimal mixture" in capsys.readouterr().out
+
+
+def test_fit_all_targets(project, tmp_path):
+    assert main(["fit", "--mixtures", str(project / "m.csv"), "--losses", str(project / "l.csv"), "--target", "all",
+                 "--out", str(tmp_path), "--params", str(project / "params.yaml"), "--candidates", "linear"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metric__code_val_loss", "metric__wiki_val_loss"]
+
+
+def test_errors_exit_2_with_a_clear_message(project, tmp_path, capsys):
+    p = project
+    assert main(["fit", "--mixtures", str(p / "m.csv"), "--losses", str(p / "l.csv"), "--target", "metric/nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "metric/nope" in err and "metric/wiki_val_loss" in err
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"regression": {"foldz": 3}}))
+    assert main(["fit", "--mixtures", str(p / "m.csv"), "--losses", str(p / "l.csv"), "--target", "metric/wiki_val_loss",
+                 "--out", str(tmp_path), "--params", str(tmp_path / "bad.yaml")]) == 2
+    assert "regression.foldz" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tmp_path / "none"), "--mixtures", str(p / "m.csv"), "--out", str(tmp_path / "p.csv")]) == 2
+    assert "regmix fit" in capsys.readouterr().err
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("regmix", path=str(Path(sys.executable).parent))
+    assert exe, "the `regmix` entry point is not installed in this environment (pip install -e .)"
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "fit" in out and "predict" in out and "simulate" in out

@@ -1,0 +1,104 @@
+import json
+
+import pytest
+
+from regmix.domains import HFSource, copy_local, domain_name, load_hf, read_texts, scan_layout, validate_layout, write_layout
+from regmix.errors import InputError
+from regmix.synthetic import SyntheticConfig, generate
+
+from conftest import tiny_synthetic
+
+
+def test_synthetic_is_deterministic_and_has_the_target():
+    a_train, a_valid = generate(tiny_synthetic(seed=1))
+    b_train, b_valid = generate(tiny_synthetic(seed=1))
+    assert a_train == b_train and a_valid == b_valid
+    assert generate(tiny_synthetic(seed=2))[0] != a_train
+    assert set(a_train) == {"alpha", "beta", "gamma"}
+    assert set(a_valid) == {"alpha", "beta", "gamma", "target"}
+    assert len(a_train["alpha"]) == 60 and all(a_valid["target"])
+
+
+def test_domains_share_function_words_but_not_own_words():
+    train, _ = generate(tiny_synthetic())
+    vocab = {d: {w for doc in docs for w in doc.split()} for d, docs in train.items()}
+    # alpha and beta share a cluster; gamma is in another one
+    assert len(vocab["alpha"] & vocab["beta"]) > len(vocab["alpha"] & vocab["gamma"]) > 0
+
+
+def test_bad_synthetic_config():
+    with pytest.raises(InputError, match="target_weights.nope"):
+        SyntheticConfig(target_weights={"nope": 1.0})
+
+
+def test_layout_round_trip(layout_dir):
+    layout = scan_layout(layout_dir)
+    assert layout.train_domains == ["alpha", "beta", "gamma"]
+    assert layout.eval_domains == ["alpha", "beta", "gamma", "target"]
+    assert [p.name for p in layout.files["train"]["alpha"]] == ["alpha-0.jsonl", "alpha-1.jsonl", "alpha-2.jsonl"]
+    assert validate_layout(layout)["train"]["alpha"] == 60
+    assert json.loads((layout_dir / "meta.json").read_text())["true_mixture"]["alpha"] == pytest.approx(0.7)
+
+
+def _layout(root, train_lines, valid_lines=('{"text": "ok"}',)):
+    (root / "train").mkdir(parents=True)
+    (root / "valid").mkdir()
+    (root / "train" / "web-0.jsonl").write_text("\n".join(train_lines) + "\n")
+    (root / "valid" / "web-0.jsonl").write_text("\n".join(valid_lines) + "\n")
+    return root
+
+
+def test_line_that_is_not_json(tmp_path):
+    root = _layout(tmp_path / "d", ['{"text": "fine"}', "{not json"])
+    with pytest.raises(InputError) as e:
+        validate_layout(scan_layout(root))
+    assert "web-0.jsonl, line 2" in str(e.value) and "not valid JSON" in str(e.value) and "{not json" in str(e.value)
+
+
+def test_line_without_text(tmp_path):
+    root = _layout(tmp_path / "d", ['{"content": "x"}'])
+    with pytest.raises(InputError, match=r"web-0.jsonl, line 1, field 'text'"):
+        list(read_texts(root / "train" / "web-0.jsonl"))
+
+
+def test_empty_domain(tmp_path):
+    root = _layout(tmp_path / "d", ['{"text": "  "}'])
+    with pytest.raises(InputError, match="domain 'web' has no non-empty text"):
+        validate_layout(scan_layout(root))
+
+
+def test_bad_file_name_and_missing_valid(tmp_path):
+    root = _layout(tmp_path / "d", ['{"text": "a"}'])
+    (root / "train" / "README.txt").write_text("x")
+    with pytest.raises(InputError, match="README.txt"):
+        scan_layout(root)
+    (root / "train" / "README.txt").unlink()
+    (root / "train" / "code-0-123.jsonl").write_text('{"text": "a"}\n')
+    with pytest.raises(InputError, match=r"no validation file.*code"):
+        scan_layout(root)
+
+
+def test_copy_local(tmp_path, layout_dir):
+    meta = copy_local(layout_dir, tmp_path / "out", "target")
+    assert meta["train_domains"] == ["alpha", "beta", "gamma"]
+    assert (tmp_path / "out" / "train" / "alpha-0.jsonl").read_text() == (layout_dir / "train" / "alpha-0.jsonl").read_text()
+    with pytest.raises(InputError, match="domains.target"):
+        copy_local(layout_dir, tmp_path / "out2", "nope")
+
+
+def test_hf_dataset_from_a_local_directory(tmp_path):
+    """A real `datasets.load_dataset` call on a small local dataset (no hub access here)."""
+    src = tmp_path / "hf"
+    src.mkdir()
+    rows = {"train": [("Pile-CC", "web text"), ("ArXiv", "a paper"), ("Pile-CC", "more web")], "validation": [("Pile-CC", "v web"), ("ArXiv", "v paper")]}
+    for split, items in rows.items():
+        with open(src / f"{split}.jsonl", "w") as f:
+            for dom, text in items:
+                f.write(json.dumps({"text": text, "meta": {"pile_set_name": dom}}) + "\n")
+    # the "json" builder with data_files loads local JSONL; the same code takes a hub name as path
+    cfg = HFSource(path="json", data_files={s: str(src / f"{s}.jsonl") for s in rows}, domain_field="meta.pile_set_name")
+    meta = load_hf(cfg, tmp_path / "out", "pile_cc")
+    assert meta["train_domains"] == ["arxiv", "pile_cc"]
+    layout = scan_layout(tmp_path / "out")
+    assert validate_layout(layout)["train"] == {"arxiv": 1, "pile_cc": 2}
+    assert domain_name("Pile-CC") == "pile_cc"

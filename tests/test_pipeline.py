@@ -1,0 +1,212 @@
+"""The whole pipeline, run by real DVC at a tiny size in a temporary copy of the repo.
+
+One module-scoped run, then: a no-op rerun, a regression-parameter experiment (reruns only
+regression and what follows), growing the sweep (trains only the new shard), a SIGKILL in the
+middle of the sweep (the rerun resumes), byte-identical losses, MLflow contents, bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from conftest import REPO
+
+TINY = {
+    "domains": {
+        "synthetic": {
+            "domains": {
+                "web": {"cluster": 0, "train_docs": 80, "share": 0.6},
+                "wiki": {"cluster": 0, "train_docs": 60, "share": 0.5},
+                "code": {"cluster": 1, "train_docs": 60, "share": 0.5},
+            },
+            "target_weights": {"wiki": 0.7, "code": 0.3},
+            "valid_docs": 8,
+        }
+    },
+    "tokenizer": {"vocab_size": 300},
+    "sweep": {"shards": [0, 1], "shard_size": 3},
+    "proxy": {
+        "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "intermediate_size": 64, "block_size": 32},
+        "train": {"tokens": 1024, "batch_size": 8, "warmup_steps": 1, "eval_every": 2, "eval_tokens": 256},
+    },
+    "regression": {"candidates": ["linear", "loglinear"], "folds": 3, "n_bootstrap": 50},
+    "simulation": {"n_candidates": 5000, "top_k": 10, "n_bootstrap": 2, "bootstrap_candidates": 2000},
+    "large": {
+        "model": {"n_layer": 1, "n_head": 2, "n_embd": 48, "intermediate_size": 96, "block_size": 32},
+        "train": {"tokens": 2048, "batch_size": 8, "warmup_steps": 1, "eval_every": 4, "eval_tokens": 256, "schedule": "cosine"},
+    },
+}
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """`over` merged into `base`, recursively."""
+    for k, v in over.items():
+        base[k] = _merge(base.get(k) or {}, v) if isinstance(v, dict) else v
+    return base
+
+
+def _run(cmd: list[str], cwd: Path, check: bool = True) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT")}
+    # the stages' `python` is this interpreter, importing the copy's own library
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(cwd / "src")
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
+    out = p.stdout + p.stderr
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({p.returncode}):\n{out[-4000:]}")
+    return out
+
+
+def _ran(out: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", out))
+
+
+def _dvc(*args) -> list[str]:
+    return [str(Path(sys.executable).parent / "dvc"), *args]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    for name in ("dvc.yaml", "stages", "src", ".dvc", ".gitignore", "pyproject.toml"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("cache", "tmp", "__pycache__"))
+        else:
+            shutil.copy(src, root / name)
+    params = _merge(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
+    params["domains"]["synthetic"].update(TINY["domains"]["synthetic"])  # replace, not merge, the domain lists
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]):
+        _run(cmd, root)
+    out = _run(_dvc("repro"), root)
+    assert {"domains", "tokenize", "mixtures", "proxies@0", "proxies@1", "collect", "regression", "simulation", "baselines",
+            "large@regmix", "large@prior", "large@uniform", "large@truth", "report"} <= _ran(out)
+    _run(["git", "add", "-A"], root)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro"], root)
+    return root
+
+
+def test_outputs(project):
+    losses = (project / "data/proxies/losses.csv").read_text().splitlines()
+    assert losses[0] == "index,metric/code_val_loss,metric/target_val_loss,metric/web_val_loss,metric/wiki_val_loss"
+    assert [r.split(",")[0] for r in losses[1:]] == ["1", "2", "3", "4", "5", "6"]
+    optimal = yaml.safe_load((project / "models/optimal_mixture.yaml").read_text())
+    assert set(optimal["train"]) == {"train_web", "train_wiki", "train_code"} and optimal["valid"] == {"valid_target": 1.0}
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert set(metrics["large_target_loss"]) == {"regmix", "prior", "uniform", "truth"}
+    assert "truth" in metrics["regmix_minus"] and "regression" in metrics
+    for name in ("regmix", "prior", "uniform", "truth"):
+        ckpt = project / "models/large" / name
+        assert (ckpt / "lit_model.pth").is_file() and (ckpt / "model_config.yaml").is_file()
+    summary = (project / "reports/summary.md").read_text()
+    assert "Spearman" in summary and "figures/large_models.png" in summary
+    assert (project / "reports/figures/large_models.png").stat().st_size > 1000
+
+
+def test_litgpt_can_load_the_large_checkpoint(project):
+    import torch
+    from litgpt import Config
+    from litgpt.model import GPT
+
+    ckpt = project / "models/large/regmix"
+    model = GPT(Config.from_file(ckpt / "model_config.yaml"))
+    state = torch.load(ckpt / "lit_model.pth", weights_only=True)
+    model.load_state_dict(state.get("model", state))
+
+
+def test_mlflow_has_the_sweep_every_proxy_and_the_large_models(project):
+    client = MlflowClient(f"sqlite:///{project}/mlflow.db")
+    exp = client.get_experiment_by_name("regmix")
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    kinds = {}
+    for r in runs:
+        kinds.setdefault(r.data.tags.get("regmix.kind"), []).append(r)
+    assert len(kinds["sweep"]) == 1 and len(kinds["proxy"]) == 6 and len(kinds["large"]) == 4
+    sweep = kinds["sweep"][0]
+    proxy = kinds["proxy"][0]
+    assert proxy.data.tags["mlflow.parentRunId"] == sweep.info.run_id
+    assert {"weight.web", "model.n_embd", "train.lr"} <= set(proxy.data.params)
+    assert len(client.get_metric_history(proxy.info.run_id, "val_loss/target")) == 2  # steps 2 and 4
+    assert "mlflow.source.git.commit" in proxy.data.tags and proxy.data.tags["dvc.stage"].startswith("proxies@")
+    assert sweep.data.metrics["proxies"] == 6
+
+
+def test_repro_again_is_a_noop(project):
+    t = time.perf_counter()
+    out = _run(_dvc("repro"), project)
+    assert _ran(out) == set(), out
+    assert time.perf_counter() - t < 30  # generous on a loaded CI machine; the benchmark measures it
+
+
+def test_regression_param_reruns_only_what_follows(project):
+    out = _run(_dvc("exp", "run", "-S", "regression.folds=2"), project)
+    ran = _ran(out)
+    # large@regmix reruns only if the optimal mixture changed
+    assert {"regression", "simulation", "report"} <= ran <= {"regression", "simulation", "large@regmix", "report"}, out
+
+
+def test_growing_the_sweep_trains_only_the_new_shard(project):
+    out = _run(_dvc("exp", "run", "-S", "sweep.shards=[0,1,2]"), project)
+    ran = _ran(out)
+    assert "proxies@2" in ran and "proxies@0" not in ran and "proxies@1" not in ran, out
+    assert "tokenize" not in ran
+    # `dvc exp run` leaves the experiment's results in the workspace
+    assert len((project / "data/proxies/losses.csv").read_text().splitlines()) == 1 + 9
+
+
+def test_sigkill_during_the_sweep_then_resume(project):
+    """Kill `dvc repro` mid-sweep; the rerun finishes, skips finished shards, reuses finished proxies."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["proxy"]["train"]["lr"] = 0.001  # invalidates every proxy
+    params["sweep"]["shards"] = [0, 1]
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    cache = project / "data/cache/proxies"
+    before = set(cache.glob("*.json"))
+    proc = subprocess.Popen(_dvc("repro"), cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    # wait until shard 0 is recorded as done and shard 1 has finished at least one proxy
+    while time.time() < deadline:
+        lock = (project / "dvc.lock").read_text()
+        new = set(cache.glob("*.json")) - before
+        if len(new) >= 4 and "lr: 0.001" in lock:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = set(cache.glob("*.json")) - before
+    assert len(finished) >= 4
+    out = _run(_dvc("repro"), project)
+    assert "proxies@0" not in _ran(out), out  # finished before the kill: not retrained
+    assert len(set(cache.glob("*.json")) - before) == 6  # only the unfinished proxies were trained
+    assert (project / "reports/metrics.json").is_file()
+
+
+def test_losses_are_byte_identical_for_the_same_seed(project, tmp_path):
+    args = ["--shard", "0", "--tokens", "data/tokens", "--mixtures", "data/mixtures/shard-0.csv"]
+    script = [sys.executable, "stages/train_proxies.py"]
+    outs = []
+    for k in range(2):
+        _run(script + args + ["--out", str(tmp_path / f"o{k}"), "--cache", str(tmp_path / f"c{k}")], project)
+        outs.append((tmp_path / f"o{k}" / "losses.csv").read_bytes())
+    assert outs[0] == outs[1]
+
+
+def test_bad_mixture_file_is_a_clear_error(project):
+    (project / "models/baselines/uniform.yaml").write_text("train:\n  train_web: -1\n  train_wiki: 2\n")
+    out = _run([sys.executable, "stages/train_large.py", "--name", "uniform", "--mixture", "models/baselines/uniform.yaml",
+                "--tokens", "data/tokens", "--out", "/tmp/unused-large"], project, check=False)
+    assert "error: models/baselines/uniform.yaml, field 'web': weight -1 is negative" in out
+    assert "Traceback" not in out
