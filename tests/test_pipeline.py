@@ -62,6 +62,10 @@ def _run(cmd: list[str], cwd: Path, check: bool = True) -> str:
     # the stages' `python` is this interpreter, importing the copy's own library
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(cwd / "src")
+    for var in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
+        env.setdefault(var, "regmix-test")  # `dvc exp run` commits; CI may have no git identity
+    for var in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+        env.setdefault(var, "regmix-test@localhost")
     p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
     out = p.stdout + p.stderr
     if check and p.returncode != 0:

@@ -31,7 +31,7 @@ class TrainConfig:
     """Optimisation and evaluation settings of one training run."""
 
     tokens: int = 150_000  # training tokens; steps = tokens // (batch_size * block_size)
-    batch_size: int = 16
+    batch_size: int = 16  # the global batch, over all processes
     lr: float = 2e-3
     min_lr: float = 2e-4  # the cosine schedule's floor (unused when constant)
     schedule: str = "constant"  # RegMix's proxies: constant after warmup; large model: cosine
@@ -88,9 +88,14 @@ class TrainResult:
 
 
 class MixtureBatches:
-    """Batches of `block_size + 1` token windows; each window's domain is drawn from the mixture."""
+    """Batches of `block_size + 1` token windows; each window's domain is drawn from the mixture.
 
-    def __init__(self, store: TokenStore, mixture: dict[str, float], block_size: int, batch_size: int, seed: int):
+    Every process draws the same global batch and keeps its own slice of rows, so training on
+    N processes sees exactly the data of one process with the same global batch.
+    """
+
+    def __init__(self, store: TokenStore, mixture: dict[str, float], block_size: int, batch_size: int, seed: int,
+                 rank: int = 0, world_size: int = 1):
         self.domains = [d for d, w in mixture.items() if w > 0]
         p = np.array([mixture[d] for d in self.domains], dtype=float)
         self.p = p / p.sum()
@@ -98,17 +103,18 @@ class MixtureBatches:
         for d, a in zip(self.domains, self.arrays):
             if len(a) <= block_size + 1:
                 raise InputError(f"tokens of domain {d!r}", f"{len(a)} tokens, fewer than one block of {block_size + 1}", "add data or lower block_size")
+        if batch_size % world_size:
+            raise InputError("batch_size", f"value {batch_size} is not divisible by the {world_size} processes", "use a multiple of the device count")
         self.block_size, self.batch_size = block_size, batch_size
+        per_rank = batch_size // world_size
+        self.rows = slice(rank * per_rank, (rank + 1) * per_rank)
         self.rng = np.random.default_rng(seed)
 
     def __next__(self) -> torch.Tensor:
         which = self.rng.choice(len(self.domains), size=self.batch_size, p=self.p)
-        rows = []
-        for i in which:
-            a = self.arrays[i]
-            start = self.rng.integers(0, len(a) - self.block_size - 1)
-            rows.append(np.asarray(a[start : start + self.block_size + 1], dtype=np.int64))
-        return torch.from_numpy(np.stack(rows))
+        starts = [self.rng.integers(0, len(self.arrays[i]) - self.block_size - 1) for i in which]
+        rows = [np.asarray(self.arrays[i][s : s + self.block_size + 1], dtype=np.int64) for i, s in zip(which, starts)]
+        return torch.from_numpy(np.stack(rows[self.rows]))
 
 
 def eval_windows(store: TokenStore, domain: str, block_size: int, max_tokens: int) -> torch.Tensor:
@@ -157,7 +163,7 @@ def train(
     model, optimizer = fabric.setup(model, optimizer)
 
     T = model_cfg.block_size
-    batches = MixtureBatches(store, mixture, T, cfg.batch_size, seed=cfg.seed + 1_000_003 * fabric.global_rank)
+    batches = MixtureBatches(store, mixture, T, cfg.batch_size, cfg.seed, fabric.global_rank, fabric.world_size)
     windows = {d: eval_windows(store, d, T, cfg.eval_tokens) for d in eval_domains}
     steps = cfg.steps(T)
     result = TrainResult()
@@ -177,6 +183,6 @@ def train(
             result.val_loss.append((step, evaluate(model, windows, cfg.batch_size, fabric.device)))
         if on_step:
             on_step(step, steps)
-    result.tokens_seen = steps * cfg.batch_size * T * fabric.world_size
+    result.tokens_seen = steps * cfg.batch_size * T
     result.seconds = time.perf_counter() - start
     return model, result
