@@ -21,9 +21,11 @@ def main(args, params):
     truth = read_json(args.domains_meta).get("true_mixture")
     figures = {"proxy_mixtures.png": Path(args.mixtures) / "weights.png", "proxy_curves.png": Path(args.proxies) / "curves.png"}
     for d in (Path(args.regression), Path(args.simulation)):
-        figures.update({p.name: p for p in sorted(d.glob("*.png"))})
+        figures.update({p.name: p for p in sorted(d.glob("figures/*.png"))})
+    tables = {"ols": pd.read_csv(Path(args.regression) / "ols.csv"), "interactions": pd.read_csv(Path(args.regression) / "interactions.csv"),
+              "band": pd.read_csv(Path(args.simulation) / "band.csv")}
     n_proxies = len(pd.read_csv(Path(args.proxies) / "losses.csv"))
-    metrics = write_report(args.out, fit, pd.read_csv(Path(args.regression) / "cv_predictions.csv"), mixtures, large, target, n_proxies, truth, figures)
+    metrics = write_report(args.out, fit, pd.read_csv(Path(args.regression) / "cv_predictions.csv"), mixtures, large, target, n_proxies, truth, figures, tables)
     print({name: round(v, 4) for name, v in metrics["large_target_loss"].items()})
 
 

@@ -31,6 +31,7 @@ def build_metrics(fit: dict, large: dict[str, dict], target: str, optimal: dict[
         "regression": {
             "target": fit["target"],
             "chosen": chosen,
+            "nested_cv_spearman": fit["nested"]["cv_spearman"],  # the honest accuracy of choosing, then fitting
             **{f"{name}_cv_spearman": m["cv_spearman"] for name, m in fit["models"].items()},
         },
         "large_target_loss": {name: r["val_loss"][target] for name, r in large.items()},
@@ -49,13 +50,18 @@ def _table(rows: list[list], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def summary_markdown(metrics: dict, fit: dict, mixtures: dict[str, dict[str, float]], large: dict[str, dict], target: str, n_proxies: int) -> str:
+def summary_markdown(metrics: dict, fit: dict, mixtures: dict[str, dict[str, float]], large: dict[str, dict], target: str, n_proxies: int,
+                     tables: dict[str, pd.DataFrame]) -> str:
     """A one-page summary of the run with the figures in `figures/`."""
-    reg = fit["models"]
+    reg, nested = fit["models"], fit["nested"]
+    band = tables["band"].set_index("domain")
+    ols, pairs = tables["ols"], tables["interactions"]
     lines = [
         "# RegMix report",
         "",
-        f"{n_proxies} proxy models; regression target `{fit['target']}`; chosen model **{fit['chosen']}**.",
+        f"{n_proxies} proxy models; regression target `{fit['target']}`; chosen model **{fit['chosen']}**, "
+        f"held-out Spearman rho **{nested['cv_spearman']:.4f}** (95% CI {nested['ci95'][0]:.4f} to {nested['ci95'][1]:.4f}; "
+        "nested k-fold cross-validation: the model choice is made inside each fold).",
         "",
         "## Regression (held-out, k-fold cross-validation on the proxies)",
         "",
@@ -64,9 +70,27 @@ def summary_markdown(metrics: dict, fit: dict, mixtures: dict[str, dict[str, flo
         "",
         "![predicted vs true](figures/predicted_vs_true.png)",
         "",
+        "## Which domains matter",
+        "",
+        f"OLS of the target loss on the domain weights (log-weights unless `regression.significance.log_weights` is false; robust errors; p-values corrected for {len(ols)} domains):",
+        "",
+        _table([[r.domain, f"{r.coef:+.4f}", f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]", f"{r.p_corrected:.3g}", "yes" if r.significant else ""]
+                for r in ols.itertuples()], ["domain", "coefficient", "95% CI", "corrected p", "significant"]),
+        "",
+        "Significant pairwise interactions: " + (", ".join(f"{r.domain_a} x {r.domain_b} ({r.coef:+.4f})" for r in pairs.itertuples() if r.significant) or "none") + ".",
+        "",
+        "![domain correlations](figures/spearman_heatmap.png)",
+        "",
         "## Mixtures",
         "",
-        _table([[d] + [f"{m[d]:.3f}" for m in mixtures.values()] for d in next(iter(mixtures.values()))], ["domain", *mixtures]),
+        "The RegMix mixture is the mean of the top candidates of the simulation; the band is from refits on bootstrap resamples of the proxies.",
+        "",
+        _table([[d] + [f"{m[d]:.3f}" for m in mixtures.values()] + [f"{band.loc[d, 'low']:.3f} to {band.loc[d, 'high']:.3f}"]
+                for d in next(iter(mixtures.values()))], ["domain", *mixtures, "RegMix band"]),
+        "",
+        "![prior vs optimal](figures/mixture_band.png)",
+        "",
+        "![simulated losses](figures/simulated_losses.png)",
         "",
     ]
     if "optimal_l1_to_truth" in metrics:
@@ -76,7 +100,8 @@ def summary_markdown(metrics: dict, fit: dict, mixtures: dict[str, dict[str, flo
                       for name, r in sorted(large.items(), key=lambda kv: kv[1]["val_loss"][target])],
                      ["mixture", f"{target} loss", "mean loss (all domains)", "tokens", "seconds"]), ""]
     if "regmix_minus" in metrics:
-        lines += [f"RegMix minus {name}: {diff:+.4f}" + ("  (gap to the true optimum's mixture)" if name == "truth" else "") for name, diff in metrics["regmix_minus"].items()]
+        lines += [f"RegMix minus {name}: {diff:+.4f}" + ("  (the gap to the model trained on the target's true mixture w*; negative: RegMix's mixture did better)"
+                                                        if name == "truth" else "") for name, diff in metrics["regmix_minus"].items()]
         lines.append("")
     lines += ["![large models](figures/large_models.png)", "", "## Proxies", "", "![proxy mixtures](figures/proxy_mixtures.png)", "",
               "![proxy curves](figures/proxy_curves.png)", ""]
@@ -84,7 +109,7 @@ def summary_markdown(metrics: dict, fit: dict, mixtures: dict[str, dict[str, flo
 
 
 def write_report(out: str | Path, fit: dict, cv_predictions: pd.DataFrame, mixtures: dict[str, dict[str, float]], large: dict[str, dict],
-                 target: str, n_proxies: int, truth: dict[str, float] | None, extra_figures: dict[str, Path]) -> dict:
+                 target: str, n_proxies: int, truth: dict[str, float] | None, extra_figures: dict[str, Path], tables: dict[str, pd.DataFrame]) -> dict:
     """Write `metrics.json`, `summary.md`, `figures/` and `plots/` under `out`; return the metrics."""
     out = Path(out)
     metrics = build_metrics(fit, large, target, mixtures["regmix"], truth)
@@ -103,5 +128,5 @@ def write_report(out: str | Path, fit: dict, cv_predictions: pd.DataFrame, mixtu
     for name, r in large.items():
         curves[name] = r["curves"][target].values
     write_text(plots / "large_curves.csv", curves.to_csv(index=False))
-    write_text(out / "summary.md", summary_markdown(metrics, fit, mixtures, large, target, n_proxies))
+    write_text(out / "summary.md", summary_markdown(metrics, fit, mixtures, large, target, n_proxies, tables))
     return metrics
