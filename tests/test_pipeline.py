@@ -148,6 +148,35 @@ def test_mlflow_has_the_sweep_every_proxy_and_the_large_models(project):
     assert sweep.data.metrics["proxies"] == 6
 
 
+def test_mlflow_ui_serves_the_runs(project):
+    """The real tracking server on the project's store, as `mlflow ui` in the README."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mlflow = str(Path(sys.executable).parent / "mlflow")
+    server = subprocess.Popen([mlflow, "ui", "--backend-store-uri", f"sqlite:///{project}/mlflow.db", "--host", "127.0.0.1", "--port", str(port)],
+                              cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        body = json.dumps({"experiment_ids": ["1"], "max_results": 100}).encode()
+        for _ in range(120):
+            try:
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search", body, {"Content-Type": "application/json"})
+                runs = json.loads(urllib.request.urlopen(req, timeout=5).read())["runs"]
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise AssertionError("mlflow ui did not answer")
+        names = {r["info"]["run_name"] for r in runs}
+        assert {"proxy-1", "proxy-6", "large-regmix", "large-truth"} <= names
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
 def test_repro_again_is_a_noop(project):
     t = time.perf_counter()
     out = _run(_dvc("repro"), project)

@@ -1,5 +1,8 @@
 from regmix.model import ModelConfig
-from regmix.sweep import ProxyJob, curves_csv, losses_csv, run_jobs
+import pytest
+
+from regmix.errors import InputError
+from regmix.sweep import ProxyJob, curves_csv, losses_csv, merge_shard_csvs, run_jobs
 from regmix.tokens import TokenStore
 from regmix.train import TrainConfig
 
@@ -37,3 +40,13 @@ def test_same_job_in_a_worker_matches_in_process(tokens_dir, tmp_path):
     _, local = train_proxy(job)
     remote = run_jobs([job], tmp_path / "c", workers=1)[2]
     assert local["val_loss"] == remote["val_loss"]
+
+
+def test_merge_shard_csvs_keeps_values_and_orders_rows(tmp_path):
+    (tmp_path / "a.csv").write_text("index,step,x\n10,2,0.30000000000000004\n10,1,1e-05\n")
+    (tmp_path / "b.csv").write_text("index,step,x\n2,1,7.0\n")
+    merged = merge_shard_csvs([tmp_path / "a.csv", tmp_path / "b.csv"])
+    assert merged == "index,step,x\n2,1,7.0\n10,1,1e-05\n10,2,0.30000000000000004\n"
+    (tmp_path / "c.csv").write_text("index,y\n3,1.0\n")
+    with pytest.raises(InputError, match="differs"):
+        merge_shard_csvs([tmp_path / "a.csv", tmp_path / "c.csv"])

@@ -77,7 +77,7 @@ class GPConfig:
 
     eps: float = 0.001  # the paper's weights are rounded to 0.001, so this is "one rounding step"
     ard: bool = True  # one length scale per domain: irrelevant domains are learned away
-    length_scale: float = 3.0  # the optimiser's starting length scale
+    length_scale: float = 1.0  # the optimiser's start, in units of sqrt(domains) x each feature's spread
     max_iter: int = 200  # L-BFGS-B iterations for the hyper-parameters
 
     def __post_init__(self):
@@ -210,7 +210,7 @@ class LogWeightGP(RegressorMixin, BaseEstimator):
     makes ARD fits ~10x slower on hundreds of rows; the model is the same.
     """
 
-    def __init__(self, transform: str = "log", eps: float = 0.001, ard: bool = True, length_scale: float = 3.0, max_iter: int = 200):
+    def __init__(self, transform: str = "log", eps: float = 0.001, ard: bool = True, length_scale: float = 1.0, max_iter: int = 200):
         self.transform, self.eps, self.ard, self.length_scale, self.max_iter = transform, eps, ard, length_scale, max_iter
 
     def _neg_lml(self, theta: np.ndarray, Z: np.ndarray, y: np.ndarray):
@@ -233,18 +233,24 @@ class LogWeightGP(RegressorMixin, BaseEstimator):
         return nll, -grad
 
     def fit(self, X, y):
-        Z = gp_features(X, self.transform, self.eps)
+        raw = gp_features(X, self.transform, self.eps)
+        # Length scales are in units of each feature's spread; starting at sqrt(d) spreads makes the
+        # typical scaled distance between two mixtures about 1, away from the two degenerate optima
+        # (everything noise; everything constant).
+        self.scale_ = np.where(raw.std(axis=0) > 0, raw.std(axis=0), 1.0)
+        Z = raw / self.scale_
         y = np.asarray(y, dtype=float)
         self.y_mean_, self.y_std_ = float(y.mean()), float(y.std()) or 1.0
         yn = (y - self.y_mean_) / self.y_std_
-        k = Z.shape[1] if self.ard else 1
-        theta0 = np.r_[0.0, np.full(k, np.log(self.length_scale)), np.log(1e-2)]
-        bounds = [(np.log(1e-3), np.log(1e3))] + [(np.log(1e-2), np.log(1e3))] * k + [(np.log(1e-6), np.log(10.0))]
+        d = Z.shape[1]
+        k = d if self.ard else 1
+        theta0 = np.r_[0.0, np.full(k, np.log(self.length_scale * np.sqrt(d))), np.log(1e-2)]
+        bounds = [(np.log(1e-2), np.log(1e2))] + [(np.log(0.1), np.log(1e3))] * k + [(np.log(1e-6), np.log(1.0))]
         theta = minimize(self._neg_lml, theta0, args=(Z, yn), jac=True, method="L-BFGS-B", bounds=bounds,
                          options={"maxiter": self.max_iter}).x
         self.signal_, self.noise_ = float(np.exp(theta[0])), float(np.exp(theta[-1]))
-        self.length_scales_ = np.exp(theta[1:-1]) if self.ard else np.full(Z.shape[1], np.exp(theta[1]))
-        self.Z_ = Z / self.length_scales_
+        self.length_scales_ = self.scale_ * (np.exp(theta[1:-1]) if self.ard else np.exp(theta[1]))
+        self.Z_ = raw / self.length_scales_
         K = self.signal_ * np.exp(-0.5 * _sqdist(self.Z_, self.Z_)) + self.noise_ * np.eye(len(yn))
         self.alpha_ = cho_solve(cho_factor(K, lower=True), yn)
         return self

@@ -20,6 +20,7 @@ from typing import Callable
 
 from tqdm import tqdm
 
+from .errors import InputError
 from .io import read_json, write_json, write_text
 from .model import ModelConfig
 from .tracking import key_of
@@ -125,3 +126,18 @@ def write_shard(out_dir: str | Path, results: dict[int, dict], eval_domains: lis
     out_dir = Path(out_dir)
     write_text(out_dir / "losses.csv", losses_csv(results, eval_domains))
     write_text(out_dir / "curves.csv", curves_csv(results, eval_domains))
+
+
+def merge_shard_csvs(paths: list[Path]) -> str:
+    """Concatenate the shards' CSVs under one header, rows by (index, step); as text, so values stay byte-for-byte."""
+    header, rows = None, []
+    for path in paths:
+        if not path.is_file():
+            raise InputError(str(path), "missing", f"run `dvc repro` for the shard in {path.parent}")
+        lines = path.read_text().splitlines()
+        if header is not None and lines[0] != header:
+            raise InputError(str(path), f"header {lines[0]!r} differs from the other shards' {header!r}", "rerun the shards on the same data")
+        header = lines[0]
+        rows += lines[1:]
+    rows.sort(key=lambda r: [int(x) for x in r.split(",")[:2] if x.isdigit()])
+    return "\n".join([header] + rows) + "\n"
