@@ -11,6 +11,8 @@ choice itself: in each outer fold the candidate is picked by inner CV on that fo
 from __future__ import annotations
 
 import argparse
+import hashlib
+import pickle
 import time
 from pathlib import Path
 
@@ -48,8 +50,16 @@ PAPER_PRIOR = {
 }
 
 
-def evaluate_target(data: Path, target: str, config: RegressionConfig) -> dict:
-    """Out-of-fold predictions of every candidate and of the nested choice for one target."""
+def evaluate_target(data: Path, target: str, config: RegressionConfig, cache: Path | None) -> dict:
+    """Out-of-fold predictions of every candidate and of the nested choice for one target.
+
+    With `cache`, the result is kept there (keyed by target and config) so an interrupted run resumes.
+    """
+    key = hashlib.sha1(repr((target, config)).encode()).hexdigest()[:16]
+    path = cache / f"{key}.pkl" if cache else None
+    if path and path.is_file():
+        return pickle.loads(path.read_bytes())
+    start = time.perf_counter()
     weights, y = read_training_data(data / "train_mixture_1m.csv", data / "train_pile_loss_1m.csv", target)
     X, y = weights.to_numpy(float), y.to_numpy(float)
     names = list(dict.fromkeys([*BASELINES, *config.candidates]))
@@ -57,7 +67,12 @@ def evaluate_target(data: Path, target: str, config: RegressionConfig) -> dict:
     preds = cv_predictions(names, X, y, folds, config)
     selectable = {n: preds[n] for n in config.candidates}
     nested, choices = nested_cv(list(config.candidates), X, y, config, selectable, folds)
-    return {"target": target, "y": y, "preds": preds, "nested": nested, "choices": choices, "chosen": choose(selectable, y)}
+    result = {"target": target, "y": y, "preds": preds, "nested": nested, "choices": choices, "chosen": choose(selectable, y)}
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps(result))
+    print(f"{target}: {time.perf_counter() - start:.0f} s, chosen {result['chosen']}", flush=True)
+    return result
 
 
 def time_model(data: Path, name: str, config: RegressionConfig, n_candidates: int) -> tuple[float, float]:
@@ -82,6 +97,7 @@ def main() -> None:
     p.add_argument("--n-candidates", type=int, default=1_000_000)
     p.add_argument("--jobs", type=int, default=2, help="targets evaluated in parallel")
     p.add_argument("--pile-cc-only", action="store_true")
+    p.add_argument("--cache", help="folder for per-target results, so an interrupted run resumes")
     args = p.parse_args()
     data = Path(args.data)
     if not (data / "train_mixture_1m.csv").is_file():
@@ -93,7 +109,7 @@ def main() -> None:
     if args.pile_cc_only:
         targets = [PILE_CC]
     start = time.perf_counter()
-    results = Parallel(n_jobs=args.jobs)(delayed(evaluate_target)(data, t, config) for t in targets)
+    results = Parallel(n_jobs=args.jobs)(delayed(evaluate_target)(data, t, config, Path(args.cache) if args.cache else None) for t in targets)
     cv_s = time.perf_counter() - start
     by_target = {r["target"]: r for r in results}
     cc = by_target[PILE_CC]

@@ -16,9 +16,9 @@ def main(args, params):
                 "target": d.target, "true_mixture": cfg.true_mixture}
         domains.write_layout(args.out, train, valid, meta)
     elif d.source == "local":
-        domains.copy_local(d.path, args.out, d.target)
+        domains.copy_local(d.path, args.out, d.target, d.prefix)
     else:
-        domains.load_hf(d.hf, args.out, d.target)
+        domains.load_hf(d.hf, args.out, d.target, d.prefix)
     print(f"wrote domains to {args.out}")
 
 

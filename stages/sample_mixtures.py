@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from regmix import figures
-from regmix.mixtures import check_caps_feasible, sample_mixtures, usage_caps, write_mixtures_csv
+from regmix.mixtures import check_caps_feasible, resolve_prior, sample_mixtures, usage_caps, write_mixtures_csv
 from regmix.stage import run_stage
 from regmix.tokens import TokenStore
 
@@ -14,7 +14,7 @@ def main(args, params):
     counts, tokens = store.counts["train"], params.proxy.train.tokens
     caps = usage_caps(counts, tokens, params.mixtures.max_epochs)
     check_caps_feasible(caps, counts, tokens, "params.yaml, fields mixtures.max_epochs and proxy.train.tokens")
-    prior = store.prior()
+    prior = resolve_prior(params.mixtures, store.prior())
     mixtures = sample_mixtures(prior, params.sweep.n_proxies, params.mixtures, params.seed, caps)
     out, size, domains = Path(args.out), params.sweep.shard_size, store.train_domains
     write_mixtures_csv(out / "mixtures.csv", mixtures, domains)

@@ -3,10 +3,11 @@
 import argparse
 import dataclasses
 import shutil
+import tempfile
 from pathlib import Path
 
 from regmix.io import atomic_path
-from regmix.mixtures import check_caps_feasible, usage_caps
+from regmix.mixtures import check_caps_feasible, resolve_prior, usage_caps, write_mixture_yaml
 from regmix.simulation import simulate_dir
 from regmix.stage import run_stage
 from regmix.tokens import TokenStore
@@ -19,7 +20,10 @@ def main(args, params):
     caps = usage_caps(counts, tokens, params.mixtures.max_epochs)
     check_caps_feasible(caps, counts, tokens, "params.yaml, fields mixtures.max_epochs and large.train.tokens")
     cfg = dataclasses.replace(params.simulation, seed=params.seed, dirichlet=params.mixtures)
-    result = simulate_dir(args.model, store.root / "prior.yaml", args.out, cfg, caps=caps, target=params.domains.target)
+    with tempfile.TemporaryDirectory() as tmp:  # the prior to sample around: the measured one, or mixtures.prior
+        prior_yaml = Path(tmp) / "prior.yaml"
+        write_mixture_yaml(prior_yaml, resolve_prior(params.mixtures, store.prior()))
+        result = simulate_dir(args.model, prior_yaml, args.out, cfg, caps=caps, target=params.domains.target)
     with atomic_path(args.optimal) as tmp:
         shutil.copy(Path(args.out) / "optimal_mixture.yaml", tmp)
     print("optimal mixture:", {d: round(w, 3) for d, w in result["optimal"].items()})

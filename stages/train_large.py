@@ -1,11 +1,17 @@
-"""Stage 9: train the large model on one mixture (RegMix's or a baseline); evaluate it on every domain."""
+"""Stage 9: train the large model on one mixture (RegMix's or a baseline); evaluate it on every domain.
+
+Lightning Fabric as `large.fabric` sets it: one process, or DDP / FSDP over devices and nodes. The
+script launches its own processes on one node (`fabric.launch`); every process draws the same global
+batch and trains on its rows, and only global rank 0 writes the outputs and logs to MLflow.
+"""
 
 import argparse
+import contextlib
 import dataclasses
 import os
+from pathlib import Path
 
 import torch
-from lightning.fabric import Fabric
 from tqdm import tqdm
 
 from regmix.checkpoint import save_litgpt_checkpoint
@@ -19,21 +25,32 @@ from regmix.train import train
 
 
 def main(args, params):
+    fabric = params.large.fabric.build(params.large.train.precision)
+    fabric.launch(run, args, params)  # starts the other processes of this node (DDP, FSDP); then runs `run` in each
+
+
+def run(fabric, args, params):
+    rank0 = fabric.global_rank == 0
     store = TokenStore(args.tokens)
     mixture = read_mixture_yaml(args.mixture, store.train_domains)
     cfg, model_cfg = dataclasses.replace(params.large.train, seed=params.seed), params.large.model
     check_usage(mixture, store.counts["train"], cfg.tokens, params.mixtures.max_epochs, args.mixture)
     torch.set_num_threads(params.large.threads)
-    fabric = Fabric(accelerator="cpu", devices=1, precision=cfg.precision)
-    bar = tqdm(desc=f"large model ({args.name})", unit="step")
+    bar = tqdm(desc=f"large model ({args.name})", unit="step", disable=not rank0)
     model, result = train(model_cfg, cfg, mixture, store, store.eval_domains, fabric,
                           on_step=lambda step, total: (setattr(bar, "total", total), bar.update()))
     bar.close()
-    with atomic_path(args.out) as out:  # the checkpoint appears whole or not at all
-        save_litgpt_checkpoint(fabric, model, model_cfg, store.vocab_size, store.root / "tokenizer.json", out, f"regmix-large-{args.name}")
-        write_text(out / "curves.csv", curves_csv({0: result.as_dict()}, store.eval_domains))
-        write_json(out / "metrics.json", {"name": args.name, "mixture": mixture, "val_loss": result.final,
-                                          "tokens": result.tokens_seen, "seconds": round(result.seconds, 1)})
+    # the checkpoint appears whole or not at all; saving is collective (FSDP gathers), rank 0 writes
+    with atomic_path(args.out) if rank0 else contextlib.nullcontext(Path(args.out)) as out:
+        save_litgpt_checkpoint(fabric, model, model_cfg, store.vocab_size, store.root / "tokenizer.json", out, f"regmix-large-{args.name}",
+                               params.tokenizer.eos_token)
+        if rank0:
+            write_text(out / "curves.csv", curves_csv({0: result.as_dict()}, store.eval_domains))
+            write_json(out / "metrics.json", {"name": args.name, "mixture": mixture, "val_loss": result.final, "train_loss": result.train_loss,
+                                              "tokens": result.tokens_seen, "seconds": round(result.seconds, 1),
+                                              "fabric": {**dataclasses.asdict(params.large.fabric), "world_size": fabric.world_size}})
+    if not rank0:
+        return
 
     tracker = Tracker(tracking_uri(params.mlflow.tracking_uri), params.mlflow.experiment)
     key = key_of([args.name, mixture, dataclasses.asdict(cfg), dataclasses.asdict(model_cfg), os.environ.get("DVC_EXP_NAME", "")])

@@ -1,11 +1,11 @@
-"""Stage 4: train one shard of the proxy sweep (one small litgpt model per mixture), in parallel workers."""
+"""Stage 4: train one shard of the proxy sweep (one small litgpt model per mixture), in parallel workers or on Ray."""
 
 import argparse
 import dataclasses
 
 from regmix.mixtures import read_mixtures_csv
 from regmix.stage import run_stage
-from regmix.sweep import ProxyJob, run_jobs, write_shard
+from regmix.sweep import ProxyJob, run_sweep, write_shard
 from regmix.sweep_tracking import SweepTracker
 from regmix.tokens import TokenStore
 
@@ -17,7 +17,7 @@ def main(args, params):
     jobs = [ProxyJob(i, m, args.tokens, params.proxy.model, train_cfg, tuple(store.eval_domains), params.sweep.threads)
             for i, m in mixtures.items()]
     tracker = SweepTracker(params, args.tokens)
-    results = run_jobs(jobs, args.cache, params.sweep.workers, tracker.log_proxy)
+    results = run_sweep(jobs, args.cache, params.sweep, tracker.log_proxy)  # sweep.executor: local or ray
     write_shard(args.out, results, store.eval_domains)
     print(f"shard {args.shard}: {len(results)} proxies")
 

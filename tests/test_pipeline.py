@@ -57,7 +57,7 @@ def _merge(base: dict, over: dict) -> dict:
     return base
 
 
-def _run(cmd: list[str], cwd: Path, check: bool = True) -> str:
+def _env(cwd: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT")}
     # the stages' `python` is this interpreter, importing the copy's own library
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -66,7 +66,11 @@ def _run(cmd: list[str], cwd: Path, check: bool = True) -> str:
         env.setdefault(var, "regmix-test")  # `dvc exp run` commits; CI may have no git identity
     for var in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
         env.setdefault(var, "regmix-test@localhost")
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
+    return env
+
+
+def _run(cmd: list[str], cwd: Path, check: bool = True) -> str:
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=_env(cwd), timeout=600)
     out = p.stdout + p.stderr
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({p.returncode}):\n{out[-4000:]}")
@@ -208,7 +212,8 @@ def test_sigkill_during_the_sweep_then_resume(project):
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     cache = project / "data/cache/proxies"
     before = set(cache.glob("*.json"))
-    proc = subprocess.Popen(_dvc("repro"), cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = open(project / "killed-repro.log", "w")
+    proc = subprocess.Popen(_dvc("repro"), cwd=project, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=_env(project))
     deadline = time.time() + 300
     # wait until shard 0 is recorded as done and shard 1 has finished at least one proxy
     while time.time() < deadline:
@@ -219,8 +224,9 @@ def test_sigkill_during_the_sweep_then_resume(project):
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    log.close()
     finished = set(cache.glob("*.json")) - before
-    assert len(finished) >= 4
+    assert len(finished) >= 4, (project / "killed-repro.log").read_text()[-3000:]
     out = _run(_dvc("repro"), project)
     assert "proxies@0" not in _ran(out), out  # finished before the kill: not retrained
     assert len(set(cache.glob("*.json")) - before) == 6  # only the unfinished proxies were trained

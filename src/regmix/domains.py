@@ -130,23 +130,29 @@ def write_layout(out: str | Path, train: dict[str, list[str]], valid: dict[str, 
         write_json(tmp / "meta.json", meta)
 
 
-def copy_local(src: str | Path, out: str | Path, target: str | None) -> dict:
-    """Validate a local directory in the paper's layout and link (or copy) it to `out`."""
+def copy_local(src: str | Path, out: str | Path, target: str | None, prefix: str = "") -> dict:
+    """Validate a local directory in the paper's layout and link (or copy) it to `out`.
+
+    `prefix` is prepended to every domain (and file) name: with "the_pile_", sail/regmix-data's
+    `pile_cc` becomes `the_pile_pile_cc`, so the CSVs have the paper's `train_the_pile_pile_cc` columns.
+    """
     layout = scan_layout(src)
     counts = validate_layout(layout)
-    if target and target not in layout.eval_domains:
-        raise InputError("params.yaml, field domains.target", f"{target!r} has no valid/ file in {src}", f"use one of {layout.eval_domains}")
-    meta = {"source": "local", "path": str(src), "train_domains": layout.train_domains, "eval_domains": layout.eval_domains,
-            "target": target, "true_mixture": None, "documents": counts}
+    eval_domains = [prefix + d for d in layout.eval_domains]
+    if target and target not in eval_domains:
+        raise InputError("params.yaml, field domains.target", f"{target!r} has no valid/ file in {src} (prefix {prefix!r})", f"use one of {eval_domains}")
+    counts = {s: {prefix + d: n for d, n in c.items()} for s, c in counts.items()}
+    meta = {"source": "local", "path": str(src), "prefix": prefix, "train_domains": [prefix + d for d in layout.train_domains],
+            "eval_domains": eval_domains, "target": target, "true_mixture": None, "documents": counts}
     with atomic_path(out) as tmp:
         for split, domains in layout.files.items():
             (tmp / split).mkdir(parents=True)
             for paths in domains.values():
                 for p in paths:
                     try:
-                        os.link(p, tmp / split / p.name)  # no copy of possibly large files
+                        os.link(p, tmp / split / (prefix + p.name))  # no copy of possibly large files
                     except OSError:
-                        shutil.copy2(p, tmp / split / p.name)
+                        shutil.copy2(p, tmp / split / (prefix + p.name))
         write_json(tmp / "meta.json", meta)
     return meta
 
@@ -160,7 +166,7 @@ def _field(row: dict, dotted: str, where: str):
     return value
 
 
-def load_hf(src: HFSource, out: str | Path, target: str | None) -> dict:
+def load_hf(src: HFSource, out: str | Path, target: str | None, prefix: str = "") -> dict:
     """Load a dataset with `datasets.load_dataset` and write it in the paper's layout, grouped by domain."""
     import datasets
 
@@ -178,7 +184,7 @@ def load_hf(src: HFSource, out: str | Path, target: str | None) -> dict:
             text = _field(row, src.text_field, where)
             if not isinstance(text, str):
                 raise InputError(f"{where}, field {src.text_field!r}", f"value {text!r:.80} is not a string", "point domains.hf.text_field at the text")
-            groups.setdefault(domain_name(_field(row, src.domain_field, where)), []).append(text)
+            groups.setdefault(prefix + domain_name(_field(row, src.domain_field, where)), []).append(text)
         texts[split] = groups
     train, valid = texts["train"], texts["valid"]
     for split, groups in texts.items():

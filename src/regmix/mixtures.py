@@ -33,6 +33,14 @@ class MixtureConfig:
     min_weight: float = 0.001  # smaller weights are zeroed (sparse mixtures, as in the paper)
     decimals: int = 3  # weights are rounded, which is also what deduplication compares
     max_tries: int = 10_000  # rejections allowed per mixture before giving up
+    prior: dict[str, float] | None = None  # a fixed prior {domain: weight} (the paper's token prior); None: the measured one
+
+
+def resolve_prior(cfg: MixtureConfig, measured: dict[str, float]) -> dict[str, float]:
+    """The prior to sample around: `cfg.prior` (validated, normalized) if set, else the measured token prior."""
+    if not cfg.prior:
+        return measured
+    return validate_mixture(cfg.prior, list(measured), "params.yaml, field mixtures.prior")
 
 
 def usage_caps(counts: dict[str, int], train_tokens: int, max_epochs: float) -> dict[str, float]:

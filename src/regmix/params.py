@@ -12,12 +12,13 @@ from .domains import HFSource
 from .errors import InputError
 from .io import read_yaml
 from .mixtures import MixtureConfig
+from .ray_executor import RayConfig
 from .model import ModelConfig
 from .regression import RegressionConfig
 from .simulation import SimulationConfig
 from .synthetic import SyntheticConfig
 from .tokens import TokenizerConfig
-from .train import TrainConfig
+from .train import FabricConfig, TrainConfig
 
 SOURCES = ("synthetic", "local", "hf")
 
@@ -27,6 +28,7 @@ class DomainsParams:
     source: str = "synthetic"  # synthetic | local (a directory in the paper's layout) | hf
     path: str | None = None  # the local directory
     target: str = "target"  # the domain whose validation loss RegMix minimises
+    prefix: str = ""  # prepended to local/hf domain names, e.g. "the_pile_" for the paper's column names
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     hf: HFSource = field(default_factory=HFSource)
 
@@ -43,8 +45,12 @@ class SweepParams:
     shard_size: int = 16  # proxies per shard
     workers: int = 2  # parallel worker processes
     threads: int = 1  # torch threads per worker (on 2 cores, 2 x 1 beats 1 x 2)
+    executor: str = "local"  # local (process pool of `workers`) | ray (Ray tasks on a cluster, settings in `ray`)
+    ray: RayConfig = field(default_factory=RayConfig)
 
     def __post_init__(self):
+        if self.executor not in ("local", "ray"):
+            raise InputError("executor", f"value {self.executor!r} is not an executor", "use local or ray")
         if self.shard_size < 1 or self.workers < 1 or self.threads < 1:
             raise InputError("shard_size", f"shard_size {self.shard_size}, workers {self.workers}, threads {self.threads} must be >= 1", "use positive integers")
         if sorted(self.shards) != list(range(len(self.shards))):
@@ -66,7 +72,13 @@ class LargeParams:
     model: ModelConfig = field(default_factory=lambda: ModelConfig(n_layer=3, n_embd=128, intermediate_size=384))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(tokens=600_000, schedule="cosine"))
     runs: dict[str, str] = field(default_factory=dict)  # name -> mixture YAML
-    threads: int = 2
+    threads: int = 2  # torch threads per process
+    fabric: FabricConfig = field(default_factory=FabricConfig)  # accelerator, devices, num_nodes, strategy
+
+
+@dataclass(frozen=True)
+class BaselinesParams:
+    mixtures: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> {domain: weight}, normalized by the baselines stage
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,7 @@ class Params:
     regression: RegressionConfig = field(default_factory=RegressionConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     large: LargeParams = field(default_factory=LargeParams)
+    baselines: BaselinesParams = field(default_factory=BaselinesParams)
     mlflow: MlflowParams = field(default_factory=MlflowParams)
 
 

@@ -595,10 +595,7 @@ def fit_dir(mixtures_csv, losses_csv, target: str, out_dir, config: RegressionCo
     weights, y_series = read_training_data(mixtures_csv, losses_csv, target)
     domains = list(weights.columns)
     X, y = weights.to_numpy(float), y_series.to_numpy(float)
-    names = list(config.candidates)
-    for base in BASELINES:  # the baselines are always reported, whether or not they may be chosen
-        if base not in names:
-            names.insert(0, base)
+    names = list(dict.fromkeys([*BASELINES, *config.candidates]))  # baselines are always reported, chosen or not
     folds = _folds(len(y), config.folds, config.seed)
     n_fits = len(folds) * len(_fit_order(names, config)) * (1 + (config.inner_folds if config.nested else 0))
     with tqdm(total=n_fits, desc=f"regression CV ({target})", unit="fit", leave=False) as bar:

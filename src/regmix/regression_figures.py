@@ -17,7 +17,7 @@ from .io import atomic_path  # noqa: E402
 
 def _save(fig, path: str | Path) -> None:
     with atomic_path(path) as tmp:
-        # A fixed date keeps the PNG bytes reproducible.
+        # No version tag: the PNG bytes then depend only on the data (reproducible DVC outputs).
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png", metadata={"Software": None})
     plt.close(fig)
 

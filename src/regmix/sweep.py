@@ -1,6 +1,7 @@
 """The proxy sweep: train one small model per mixture in parallel worker processes.
 
-A shard (one DVC stage) trains its proxies in a process pool. Each finished proxy is saved at
+A shard (one DVC stage) trains its proxies in a local process pool (`run_jobs`) or as Ray tasks on
+a cluster (`regmix.ray_executor.run_jobs_ray`), chosen by `sweep.executor` (`run_sweep`). Each finished proxy is saved at
 once in a cache keyed by everything that determines its result, so a shard killed half-way
 resumes without retraining the proxies it had finished; the shard's outputs are written only
 when all its proxies are done.
@@ -16,7 +17,7 @@ import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from tqdm import tqdm
 
@@ -38,20 +39,29 @@ class ProxyJob:
     train: TrainConfig
     eval_domains: tuple[str, ...]
     threads: int = 1
+    accelerator: str = "cpu"  # "cuda" on a GPU worker (a Ray task with num_gpus > 0)
 
     def key(self, tokens_fingerprint: str) -> str:
-        return key_of([self.mixture, dataclasses.asdict(self.model), dataclasses.asdict(self.train), self.eval_domains, tokens_fingerprint])
+        train = dataclasses.asdict(self.train)
+        if train.get("micro_batch_size") is None:
+            train.pop("micro_batch_size", None)  # the key of a proxy without accumulation is as before the field existed
+        parts = [self.mixture, dataclasses.asdict(self.model), train, self.eval_domains, tokens_fingerprint]
+        if self.accelerator != "cpu":
+            parts.append(self.accelerator)  # initialised and trained on a GPU: other losses
+        return key_of(parts)
 
 
 def train_proxy(job: ProxyJob) -> tuple[int, dict]:
     """Worker entry point: train one proxy and return (index, `TrainResult.as_dict()`)."""
     import torch
+    from lightning.fabric import Fabric
 
     from .tokens import TokenStore
     from .train import train
 
     torch.set_num_threads(job.threads)
-    _, result = train(job.model, job.train, job.mixture, TokenStore(job.tokens_dir), list(job.eval_domains))
+    fabric = Fabric(accelerator=job.accelerator, devices=1, precision=job.train.precision)
+    _, result = train(job.model, job.train, job.mixture, TokenStore(job.tokens_dir), list(job.eval_domains), fabric)
     return job.index, json.loads(json.dumps(result.as_dict()))  # as the cache returns it: lists, not tuples
 
 
@@ -61,13 +71,25 @@ def tokens_fingerprint(tokens_dir: str | Path) -> str:
     return key_of([read_json(root / "counts.json"), (root / "tokenizer.json").stat().st_size])
 
 
-def run_jobs(
+OnResult = Callable[[ProxyJob, dict, bool], None]
+
+
+class ProxyFailed(RuntimeError):
+    """Some proxies failed (after any retries); the others finished and are cached."""
+
+
+def run_cached(
     jobs: list[ProxyJob],
     cache_dir: str | Path,
-    workers: int,
-    on_result: Callable[[ProxyJob, dict, bool], None] | None = None,
+    on_result: OnResult | None,
+    execute: Callable[[list[ProxyJob]], Iterator[tuple[ProxyJob, tuple[int, dict] | None, BaseException | None]]],
 ) -> dict[int, dict]:
-    """Train `jobs` (cached ones are loaded, not retrained); call `on_result(job, result, cached)` for each."""
+    """What every executor shares: load cached proxies, let `execute` train the rest, cache each result.
+
+    `execute(todo)` yields `(job, (index, result), None)` per finished job or `(job, None, error)` per
+    failed one, as they complete. Results are cached and reported (`on_result`, in this process) at
+    once; failures are raised together after every other job has finished.
+    """
     cache_dir = Path(cache_dir)
     fingerprint = tokens_fingerprint(jobs[0].tokens_dir) if jobs else ""
     path_of = {j.index: cache_dir / f"proxy-{j.index}-{j.key(fingerprint)}.json" for j in jobs}
@@ -80,20 +102,53 @@ def run_jobs(
                 on_result(job, results[job.index], True)
         else:
             todo.append(job)
-    by_index = {j.index: j for j in jobs}
+    failed: dict[int, BaseException] = {}
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="proxies", unit="proxy")
-    # spawn, not fork: a forked child inherits torch's thread pools in an unknown state
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1)), mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(train_proxy, job) for job in todo]
-        for future in as_completed(futures):
-            index, result = future.result()
+    if todo:
+        for job, done, error in execute(todo):
+            if error is not None:
+                failed[job.index] = error
+                continue
+            index, result = done
             write_json(path_of[index], result)
             results[index] = result
             if on_result:
-                on_result(by_index[index], result, False)
+                on_result(job, result, False)
             bar.update()
     bar.close()
+    if failed:
+        first = next(iter(failed.values()))
+        raise ProxyFailed(f"{len(failed)} of {len(jobs)} proxies failed (indices {sorted(failed)}); "
+                          f"the {len(results)} others are cached, rerun to retry the failed ones. First error: {first!r}") from first
     return dict(sorted(results.items()))
+
+
+def run_jobs(
+    jobs: list[ProxyJob],
+    cache_dir: str | Path,
+    workers: int,
+    on_result: OnResult | None = None,
+) -> dict[int, dict]:
+    """Train `jobs` in a local process pool (cached ones are loaded, not retrained); call `on_result(job, result, cached)` for each."""
+
+    def execute(todo: list[ProxyJob]):
+        # spawn, not fork: a forked child inherits torch's thread pools in an unknown state
+        with ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))), mp_context=mp.get_context("spawn")) as pool:
+            futures = {pool.submit(train_proxy, job): job for job in todo}
+            for future in as_completed(futures):
+                error = future.exception()
+                yield futures[future], (None if error else future.result()), error
+
+    return run_cached(jobs, cache_dir, on_result, execute)
+
+
+def run_sweep(jobs: list[ProxyJob], cache_dir: str | Path, sweep, on_result: OnResult | None = None) -> dict[int, dict]:
+    """Train `jobs` with the executor `sweep.executor` names (`sweep` is `params.sweep`): the same cache and callbacks."""
+    if sweep.executor == "ray":
+        from .ray_executor import run_jobs_ray  # ray is imported only when used
+
+        return run_jobs_ray(jobs, cache_dir, sweep.ray, on_result)
+    return run_jobs(jobs, cache_dir, sweep.workers, on_result)
 
 
 def loss_column(domain: str) -> str:

@@ -32,6 +32,7 @@ class TrainConfig:
 
     tokens: int = 150_000  # training tokens; steps = tokens // (batch_size * block_size)
     batch_size: int = 16  # the global batch, over all processes
+    micro_batch_size: int | None = None  # rows per forward pass on each process; None: no gradient accumulation
     lr: float = 2e-3
     min_lr: float = 2e-4  # the cosine schedule's floor (unused when constant)
     schedule: str = "constant"  # RegMix's proxies: constant after warmup; large model: cosine
@@ -54,8 +55,19 @@ class TrainConfig:
         for name in ("tokens", "batch_size", "eval_tokens", "log_every"):
             if getattr(self, name) <= 0:
                 raise InputError(name, f"value {getattr(self, name)!r} must be positive", "give a positive integer")
+        if self.micro_batch_size is not None and not 0 < self.micro_batch_size <= self.batch_size:
+            raise InputError("micro_batch_size", f"value {self.micro_batch_size!r} is not in 1..batch_size ({self.batch_size})", "use a divisor of batch_size per process, or null for no accumulation")
         if not self.lr > 0:
             raise InputError("lr", f"value {self.lr!r} must be positive", "use e.g. 2e-3")
+
+    def accumulation(self, world_size: int = 1) -> int:
+        """Micro-steps per optimizer step on each of `world_size` processes."""
+        per_rank = self.batch_size // world_size
+        micro = self.micro_batch_size or per_rank
+        if self.batch_size % world_size or per_rank % micro:
+            raise InputError("micro_batch_size", f"batch_size {self.batch_size} over {world_size} processes is {self.batch_size / world_size:g} rows each, not a multiple of micro_batch_size {micro}",
+                             "make batch_size a multiple of devices x micro_batch_size")
+        return per_rank // micro
 
     def steps(self, block_size: int) -> int:
         return max(1, self.tokens // (self.batch_size * block_size))
@@ -68,6 +80,42 @@ class TrainConfig:
             return self.lr
         progress = (step - self.warmup_steps) / max(1, total - self.warmup_steps)
         return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+STRATEGIES = ("auto", "ddp", "ddp_spawn", "fsdp", "deepspeed")
+
+
+@dataclass(frozen=True)
+class FabricConfig:
+    """Where a run trains: Lightning Fabric's accelerator, devices per node, nodes and strategy."""
+
+    accelerator: str = "cpu"  # cpu | cuda | gpu | mps | auto
+    devices: int = 1  # processes (devices) per node
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto | ddp | ddp_spawn | fsdp | deepspeed
+
+    def __post_init__(self):
+        if self.devices < 1 or self.num_nodes < 1:
+            raise InputError("devices", f"devices {self.devices}, num_nodes {self.num_nodes} must be >= 1", "use positive integers")
+        if self.strategy not in STRATEGIES:
+            raise InputError("strategy", f"value {self.strategy!r} is not supported", f"use one of {STRATEGIES}")
+        if self.strategy == "fsdp" and self.accelerator == "cpu":
+            raise InputError("strategy", "value 'fsdp' needs GPUs (torch's FSDP has no CPU backend)", "set accelerator: cuda, or use strategy: ddp on CPUs")
+
+    def strategy_object(self):
+        """Fabric's `strategy` argument. FSDP shards each litgpt `Block` and saves full (gathered)
+        state dicts, so a checkpoint stays one `lit_model.pth` in litgpt's format."""
+        if self.strategy == "fsdp":
+            from lightning.fabric.strategies import FSDPStrategy
+            from litgpt.model import Block
+
+            return FSDPStrategy(auto_wrap_policy={Block}, state_dict_type="full", sharding_strategy="FULL_SHARD")
+        return self.strategy
+
+    def build(self, precision: str = "32-true") -> Fabric:
+        """The Fabric, not yet launched: `fabric.launch(fn)` starts this node's other processes."""
+        return Fabric(accelerator=self.accelerator, devices=self.devices, num_nodes=self.num_nodes,
+                      strategy=self.strategy_object(), precision=precision)
 
 
 @dataclass
@@ -153,8 +201,14 @@ def train(
     fabric: Fabric | None = None,
     on_step: Callable[[int, int], None] | None = None,
 ) -> tuple[torch.nn.Module, TrainResult]:
-    """Train a fresh model on `mixture`; return it (Fabric-wrapped) and its loss curves."""
+    """Train a fresh model on `mixture`; return it (Fabric-wrapped) and its loss curves.
+
+    `fabric` (launched) sets the accelerator, devices and strategy; default: one CPU process.
+    With `cfg.micro_batch_size`, each process's rows of the global batch are split into micro-batches
+    whose gradients accumulate (synchronised across processes only on the last) before one step.
+    """
     fabric = fabric or Fabric(accelerator="cpu", devices=1, precision=cfg.precision)
+    accumulation = cfg.accumulation(fabric.world_size)
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)
     with fabric.init_module():
@@ -171,9 +225,18 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr_at(step, steps)
         batch = next(batches).to(fabric.device)
-        logits = model(batch[:, :-1])
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten())
-        fabric.backward(loss)
+        if accumulation == 1:
+            logits = model(batch[:, :-1])
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten())
+            fabric.backward(loss)
+        else:
+            loss = torch.zeros((), device=fabric.device)
+            for i, micro in enumerate(batch.chunk(accumulation)):
+                with fabric.no_backward_sync(model, enabled=i < accumulation - 1):
+                    logits = model(micro[:, :-1])
+                    micro_loss = F.cross_entropy(logits.flatten(0, 1).float(), micro[:, 1:].flatten()) / accumulation
+                    fabric.backward(micro_loss)
+                loss += micro_loss.detach()
         fabric.clip_gradients(model, optimizer, max_norm=cfg.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,110 @@
+"""The proxy sweep on a real local Ray cluster (2 CPUs): same results, cache and callbacks as the local executor."""
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from regmix.model import ModelConfig  # noqa: E402
+from regmix.params import SweepParams  # noqa: E402
+from regmix.ray_executor import RayConfig, run_jobs_ray  # noqa: E402
+from regmix.sweep import ProxyFailed, ProxyJob, run_jobs, run_sweep, train_proxy  # noqa: E402
+from regmix.tokens import TokenStore  # noqa: E402
+from regmix.train import TrainConfig  # noqa: E402
+
+TINY = ModelConfig(n_layer=1, n_head=2, n_embd=32, intermediate_size=64, block_size=32)
+CFG = TrainConfig(tokens=32 * 8 * 6, batch_size=8, warmup_steps=2, eval_every=3, eval_tokens=128)
+
+
+def _jobs(tokens_dir):
+    store = TokenStore(tokens_dir)
+    mixes = {1: {"alpha": 1.0, "beta": 0.0, "gamma": 0.0}, 2: {"alpha": 0.2, "beta": 0.3, "gamma": 0.5}}
+    return [ProxyJob(i, m, str(tokens_dir), TINY, CFG, tuple(store.eval_domains)) for i, m in mixes.items()]
+
+
+def _losses(results):
+    return {i: (r["train_loss"], r["val_loss"], r["tokens_seen"]) for i, r in results.items()}  # all but the timing
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_sweep_equals_local_sweep_and_resumes(tokens_dir, tmp_path, cluster):
+    jobs = _jobs(tokens_dir)
+    local = run_jobs(jobs, tmp_path / "local", workers=2)
+    seen = []
+    remote = run_jobs_ray(jobs, tmp_path / "ray", RayConfig(), on_result=lambda j, r, cached: seen.append((j.index, cached)))
+    assert _losses(remote) == _losses(local)  # bit-identical losses, whichever executor trained them
+    assert sorted(seen) == [(1, False), (2, False)]  # on_result ran here, in the driver, for each proxy
+    assert sorted(p.name.split("-")[1] for p in (tmp_path / "ray").glob("proxy-*.json")) == ["1", "2"]
+    # the same cache as the local executor: the local run's cache serves a Ray sweep, and back
+    assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == sorted(p.name for p in (tmp_path / "local").iterdir())
+    seen.clear()
+    again = run_sweep(jobs, tmp_path / "ray", SweepParams(executor="ray"), lambda j, r, cached: seen.append((j.index, cached)))
+    assert sorted(seen) == [(1, True), (2, True)] and again == remote
+
+
+def test_a_failed_task_is_retried(tokens_dir, tmp_path, cluster):
+    attempts = tmp_path / "attempts.log"
+
+    def fails_first(job):  # a real failure: the first attempt raises, Ray runs the task again
+        first = not attempts.exists()
+        with open(attempts, "a") as f:
+            f.write(f"{job.index}\n")
+        if first:
+            raise RuntimeError("first attempt fails")
+        return train_proxy(job)
+
+    job = _jobs(tokens_dir)[1]
+    result = run_jobs_ray([job], tmp_path / "cache", RayConfig(max_retries=2), task=fails_first)
+    assert attempts.read_text().split() == ["2", "2"]
+    assert _losses(result) == _losses({2: train_proxy(job)[1]})
+
+
+def test_a_task_failing_every_retry_fails_the_sweep_but_the_others_are_cached(tokens_dir, tmp_path, cluster):
+    attempts = tmp_path / "attempts.log"
+
+    def proxy_2_always_fails(job):
+        with open(attempts, "a") as f:
+            f.write(f"{job.index}\n")
+        if job.index == 2:
+            raise RuntimeError("proxy 2 is broken")
+        return train_proxy(job)
+
+    with pytest.raises(ProxyFailed, match=r"1 of 2 proxies failed \(indices \[2\]\).*proxy 2 is broken"):
+        run_jobs_ray(_jobs(tokens_dir), tmp_path / "cache", RayConfig(max_retries=1), task=proxy_2_always_fails)
+    assert sorted(attempts.read_text().split()) == ["1", "2", "2"]  # proxy 2: first try and one retry
+    assert [p.name.split("-")[1] for p in (tmp_path / "cache").glob("proxy-*.json")] == ["1"]
+
+
+def test_cache_keys_of_cpu_and_cuda_proxies(tokens_dir):
+    from regmix.tracking import key_of
+
+    job = _jobs(tokens_dir)[0]
+    assert job.accelerator == "cpu"
+    # a CPU proxy without accumulation keeps the key it had before these fields existed (caches stay valid)
+    before = {k: v for k, v in dataclasses.asdict(CFG).items() if k != "micro_batch_size"}
+    assert job.key("f") == key_of([job.mixture, dataclasses.asdict(TINY), before, job.eval_domains, "f"])
+    # a CUDA proxy (initialised on the GPU: other losses) (a Ray task with num_gpus > 0) and an accumulating one are cached apart
+    assert dataclasses.replace(job, accelerator="cuda").key("f") != job.key("f")
+    assert dataclasses.replace(job, train=dataclasses.replace(CFG, micro_batch_size=4)).key("f") != job.key("f")
+
+
+def test_address_from_params_then_environment(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert RayConfig().resolved_address() is None  # a local cluster
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    assert RayConfig().resolved_address() == "ray://head:10001"
+    assert RayConfig(address="auto").resolved_address() == "auto"
+
+
+def test_local_executor_does_not_import_ray():
+    code = "import sys, regmix.params, regmix.sweep; assert 'ray' not in sys.modules, 'ray imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
