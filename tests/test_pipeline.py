@@ -204,6 +204,20 @@ def test_growing_the_sweep_trains_only_the_new_shard(project):
     assert len((project / "data/proxies/losses.csv").read_text().splitlines()) == 1 + 9
 
 
+def test_queued_experiment_logs_to_the_project_store(project):
+    """`dvc exp run --queue` runs in a copy under .dvc/tmp/exps/; its MLflow runs still land in ./mlflow.db."""
+    _run(_dvc("exp", "run", "--queue", "-n", "queued-exp", "-S", "large.train.eval_every=2"), project)
+    _run(_dvc("queue", "start", "-j", "1"), project)
+    deadline = time.time() + 300
+    while time.time() < deadline and re.search(r"Queued|Running", _run(_dvc("queue", "status"), project)):
+        time.sleep(2)
+    assert "Success" in _run(_dvc("queue", "status"), project)
+    client = MlflowClient(f"sqlite:///{project}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("regmix").experiment_id], "tags.`dvc.exp_name` = 'queued-exp'", max_results=100)
+    assert sorted(r.data.tags["mlflow.runName"] for r in runs) == ["large-prior", "large-regmix", "large-truth", "large-uniform"]
+    assert not list((project / ".dvc" / "tmp").rglob("mlflow.db"))
+
+
 def test_sigkill_during_the_sweep_then_resume(project):
     """Kill `dvc repro` mid-sweep; the rerun finishes, skips finished shards, reuses finished proxies."""
     params = yaml.safe_load((project / "params.yaml").read_text())

@@ -124,9 +124,5 @@ def write_report(out: str | Path, fit: dict, cv_predictions: pd.DataFrame, mixtu
     write_text(plots / "predicted_vs_true.csv", cv_predictions.rename(columns={"true": "actual", "prediction": "predicted"})[["index", "actual", "predicted"]].to_csv(index=False))
     write_text(plots / "mixtures.csv", pd.DataFrame({"domain": list(mixtures["regmix"]), **{k: list(v.values()) for k, v in mixtures.items()}})
                .rename(columns={"regmix": "weight"}).to_csv(index=False))
-    curves = pd.DataFrame({"step": next(iter(large.values()))["curves"]["step"]})
-    for name, r in large.items():
-        curves[name] = r["curves"][target].values
-    write_text(plots / "large_curves.csv", curves.to_csv(index=False))
     write_text(out / "summary.md", summary_markdown(metrics, fit, mixtures, large, target, n_proxies, tables))
     return metrics
