@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import REPO
+
 from regmix.cli import main
 from regmix.mixtures import MixtureConfig, sample_mixtures, write_mixture_yaml, write_mixtures_csv
 
@@ -82,3 +84,12 @@ def test_console_script_is_installed():
     assert exe, "the `regmix` entry point is not installed in this environment (pip install -e .)"
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
     assert "fit" in out and "predict" in out and "simulate" in out
+
+
+def test_profile_subcommand_prints_dvc_set_params(tmp_path):
+    from regmix.cli import main
+
+    (tmp_path / "tokenizer.json").write_text("{}")
+    (tmp_path / "data").mkdir()
+    assert main(["profile", "paper", "--data", str(tmp_path / "data"), "--tokenizer", str(tmp_path / "tokenizer.json"),
+                 "--params", str(REPO / "params.yaml")]) == 0

@@ -3,6 +3,7 @@
     regmix fit --mixtures M.csv --losses L.csv --target COLUMN --out DIR [--params params.yaml]
     regmix predict --model DIR --mixtures M.csv --out P.csv
     regmix simulate --model DIR --prior PRIOR.yaml --out DIR2 [--caps CAPS.yaml] [--params params.yaml]
+    regmix profile paper --data DIR --tokenizer tokenizer.json     (see regmix.profile)
 
 `--target` may be repeated, or be `all` (every loss column); with more than one target each
 model goes to DIR/<target>/ (the column name with `/` replaced by `__`).
@@ -34,15 +35,10 @@ def _section(params_path: str | None, name: str) -> dict:
 
 
 def _config(cls, data: dict, section: str, params_path: str | None):
-    """`cls(**data)`, with unknown keys reported as an InputError naming the params field."""
-    import dataclasses
+    """`cls` from a params section, checked field by field as `params.yaml` is."""
+    from .params import build
 
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in data:
-        if key not in names:
-            raise InputError(f"{params_path or 'command line'}, field {section}.{key}", f"unknown field (value {data[key]!r})",
-                             f"use one of: {', '.join(names)}")
-    return cls(**data)
+    return build(cls, data, section, params_path or "command line")
 
 
 def _overrides(args, names: list[str]) -> dict:
@@ -135,11 +131,18 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--n-bootstrap", dest="n_bootstrap", type=int)
     sim.add_argument("--seed", type=int)
     sim.set_defaults(func=cmd_simulate)
+
+    sub.add_parser("profile", help="print a params profile as `dvc exp run -S` arguments (see `regmix profile --help`)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `regmix` command; bad input exits with status 2 and a one-paragraph message."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["profile"]:  # `regmix profile paper ...`: the params profiles (regmix.profile)
+        from .profile import main as profile_main
+
+        return profile_main(argv[1:])
     args = parser().parse_args(argv)
     try:
         args.func(args)
