@@ -11,8 +11,7 @@ from regmix.sweep import loss_column
 def main(args, params):
     cfg = dataclasses.replace(params.regression, seed=params.seed)
     report = fit_dir(args.mixtures, args.losses, loss_column(params.domains.target), args.out, cfg)
-    chosen = report["chosen"]
-    print(f"chosen {chosen}: CV Spearman rho {report['models'][chosen]['cv_spearman']:.4f}")
+    print(f"chosen {report['chosen']}: held-out Spearman rho {report['nested']['cv_spearman']:.4f} (nested CV)")
 
 
 if __name__ == "__main__":
