@@ -56,7 +56,7 @@ def run(fabric, args, params):
     key = key_of([args.name, mixture, dataclasses.asdict(cfg), dataclasses.asdict(model_cfg), os.environ.get("DVC_EXP_NAME", "")])
     run_id, _ = tracker.find_or_create(f"large-{args.name}", key, {**run_tags(), "regmix.kind": "large"})
     tracker.log(run_id, params={"mixture_name": args.name, "weight": mixture, "model": dataclasses.asdict(model_cfg), "train": dataclasses.asdict(cfg)},
-                metrics=result_metrics(result.as_dict()) + [("final_val_loss/" + d, v, 0) for d, v in result.final.items()])
+                metrics=result_metrics(result.as_dict()))
     tracker.finish(run_id)
     print(f"{args.name}: target loss {result.final[params.domains.target]:.4f}")
 

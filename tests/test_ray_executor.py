@@ -8,21 +8,11 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from regmix.model import ModelConfig  # noqa: E402
 from regmix.params import SweepParams  # noqa: E402
 from regmix.ray_executor import RayConfig, run_jobs_ray  # noqa: E402
-from regmix.sweep import ProxyFailed, ProxyJob, run_jobs, run_sweep, train_proxy  # noqa: E402
-from regmix.tokens import TokenStore  # noqa: E402
-from regmix.train import TrainConfig  # noqa: E402
+from regmix.sweep import ProxyFailed, run_jobs, run_sweep, train_proxy  # noqa: E402
+from test_sweep import CFG, TINY, _jobs  # noqa: E402  (the same two tiny proxies as the local executor's tests)
 
-TINY = ModelConfig(n_layer=1, n_head=2, n_embd=32, intermediate_size=64, block_size=32)
-CFG = TrainConfig(tokens=32 * 8 * 6, batch_size=8, warmup_steps=2, eval_every=3, eval_tokens=128)
-
-
-def _jobs(tokens_dir):
-    store = TokenStore(tokens_dir)
-    mixes = {1: {"alpha": 1.0, "beta": 0.0, "gamma": 0.0}, 2: {"alpha": 0.2, "beta": 0.3, "gamma": 0.5}}
-    return [ProxyJob(i, m, str(tokens_dir), TINY, CFG, tuple(store.eval_domains)) for i, m in mixes.items()]
 
 
 def _losses(results):

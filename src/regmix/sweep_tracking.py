@@ -34,6 +34,5 @@ class SweepTracker:
         if existed:
             return  # logged before a crash or by an earlier run of this shard
         params = {"index": job.index, "weight": job.mixture, "model": dataclasses.asdict(job.model), "train": dataclasses.asdict(job.train)}
-        metrics = result_metrics(result) + [("final_val_loss/" + d, v, 0) for d, v in result["val_loss"][-1][1].items()]
-        self.tracker.log(run_id, params=params, metrics=metrics + [("seconds", result["seconds"], 0)])
+        self.tracker.log(run_id, params=params, metrics=result_metrics(result) + [("seconds", result["seconds"], 0)])
         self.tracker.finish(run_id)

@@ -103,8 +103,8 @@ class Tracker:
 
 
 def result_metrics(result: dict, prefix: str = "") -> list[tuple[str, float, int]]:
-    """MLflow metrics of a `TrainResult.as_dict()`: train loss and every domain's val loss, by step."""
+    """MLflow metrics of a `TrainResult.as_dict()`: train loss and every domain's val loss by step, and the final val losses."""
     out = [(f"{prefix}train_loss", loss, step) for step, loss in result["train_loss"]]
     for step, losses in result["val_loss"]:
         out += [(f"{prefix}val_loss/{d}", v, step) for d, v in losses.items()]
-    return out
+    return out + [(f"{prefix}final_val_loss/{d}", v, 0) for d, v in result["val_loss"][-1][1].items()]
