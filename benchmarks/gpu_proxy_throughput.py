@@ -12,7 +12,7 @@ What it does
        bf16-eager       one model, bf16 autocast (fp32 master weights), PyTorch SDPA,
                         litgpt's lm_head + F.cross_entropy
        bf16-compile     the same, loss function under torch.compile   (--compile)
-       stacked-eager    K models in one process (regmix.stacked.StackedProxies):
+       stacked-eager    K models in one process (regmix.training.stacked.StackedProxies):
                         torch.func.stack_module_state + vmap(functional_call) for the
                         transformer body, bf16 autocast, each proxy with its own data, loss
                         and gradient clipping; lm_head + loss as one autograd function that
@@ -62,8 +62,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from regmix.model import PAPER_PRESETS, ModelConfig, build_model
-from regmix.stacked import StackedProxies
+from regmix.config.training import ModelConfig, PAPER_PRESETS
+from regmix.training.model import build_model
+from regmix.training.stacked import StackedProxies
 
 VOCAB = 50432
 TINY = ModelConfig(n_layer=2, n_head=2, n_embd=32, intermediate_size=64, block_size=64)

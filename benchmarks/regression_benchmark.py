@@ -19,22 +19,13 @@ from pathlib import Path
 import numpy as np
 from joblib import Parallel, delayed
 
-from regmix.mixtures import MixtureConfig, sample_candidates
-from regmix.regression import (
-    BASELINES,
-    RegressionConfig,
-    _folds,
-    accuracy,
-    bootstrap_indices,
-    choose,
-    cv_predictions,
-    make_estimator,
-    nested_cv,
-    paired_bootstrap,
-    read_training_data,
-    spearman,
-)
-from regmix.simulation import predict_chunks
+from regmix.config.mixtures import MixtureConfig
+from regmix.mixtures.sampling import sample_candidates
+from regmix.config.regression import RegressionConfig
+from regmix.regression.cv import accuracy, bootstrap_indices, choose, cv_predictions, folds_of, nested_cv, paired_bootstrap, spearman
+from regmix.regression.estimators import make_estimator
+from regmix.regression.fit import BASELINES, read_training_data
+from regmix.simulation.simulate import predict_chunks
 
 REPO = Path(__file__).resolve().parents[1]
 PILE_CC = "metric/the_pile_pile_cc_val_loss"
@@ -63,7 +54,7 @@ def evaluate_target(data: Path, target: str, config: RegressionConfig, cache: Pa
     weights, y = read_training_data(data / "train_mixture_1m.csv", data / "train_pile_loss_1m.csv", target)
     X, y = weights.to_numpy(float), y.to_numpy(float)
     names = list(dict.fromkeys([*BASELINES, *config.candidates]))
-    folds = _folds(len(y), config.folds, config.seed)
+    folds = folds_of(len(y), config.folds, config.seed)
     preds = cv_predictions(names, X, y, folds, config)
     selectable = {n: preds[n] for n in config.candidates}
     nested, choices = nested_cv(list(config.candidates), X, y, config, selectable, folds)

@@ -3,22 +3,18 @@
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
-from regmix import figures
-from regmix.io import write_text
+from regmix.files import write_text
+from regmix.formats import loss_column, merge_csvs, read_losses_csv
 from regmix.stage import run_stage
-from regmix.sweep import loss_column, merge_shard_csvs
-from regmix.sweep_tracking import SweepTracker
+from regmix.proxy.tracking import SweepTracker
 
 
 def main(args, params):
     shards = [Path(args.shards) / str(s) for s in params.sweep.shards]
     out, target = Path(args.out), params.domains.target
-    write_text(out / "losses.csv", merge_shard_csvs([s / "losses.csv" for s in shards]))
-    write_text(out / "curves.csv", merge_shard_csvs([s / "curves.csv" for s in shards]))
-    losses, curve = pd.read_csv(out / "losses.csv"), pd.read_csv(out / "curves.csv")
-    figures.proxy_curves(out / "curves.png", {i: list(zip(g["step"], g[target])) for i, g in curve.groupby("index")}, target)
+    write_text(out / "losses.csv", merge_csvs([s / "losses.csv" for s in shards]))
+    write_text(out / "curves.csv", merge_csvs([s / "curves.csv" for s in shards]))
+    losses = read_losses_csv(out / "losses.csv", [loss_column(target)])
     tracker = SweepTracker(params, args.tokens)
     best = losses[loss_column(target)]
     tracker.tracker.log(tracker.parent, metrics=[("proxies", len(losses), 0), ("best_target_loss", best.min(), 0), ("mean_target_loss", best.mean(), 0)])

@@ -3,9 +3,9 @@
 import argparse
 import dataclasses
 
-from regmix.regression import fit_dir
+from regmix.formats import loss_column
+from regmix.regression.fit import fit_dir
 from regmix.stage import run_stage
-from regmix.sweep import loss_column
 
 
 def main(args, params):

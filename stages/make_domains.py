@@ -3,7 +3,8 @@
 import argparse
 import dataclasses
 
-from regmix import domains, synthetic
+from regmix.data import hf, local, synthetic
+from regmix.layout import write_layout
 from regmix.stage import run_stage
 
 
@@ -14,11 +15,11 @@ def main(args, params):
         train, valid = synthetic.generate(cfg, d.target)
         meta = {"source": "synthetic", "train_domains": list(train), "eval_domains": sorted(valid),
                 "target": d.target, "true_mixture": cfg.true_mixture}
-        domains.write_layout(args.out, train, valid, meta)
+        write_layout(args.out, train, valid, meta)
     elif d.source == "local":
-        domains.copy_local(d.path, args.out, d.target, d.prefix)
+        local.copy_local(d.path, args.out, d.target, d.prefix)
     else:
-        domains.load_hf(d.hf, args.out, d.target, d.prefix)
+        hf.load_hf(d.hf, args.out, d.target, d.prefix)
     print(f"wrote domains to {args.out}")
 
 

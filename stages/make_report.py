@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from regmix.io import read_json
-from regmix.mixtures import read_mixture_yaml
-from regmix.report import load_large, write_report
+from regmix.files import read_json
+from regmix.formats import mixture_rows, read_mixture_yaml, read_mixtures_csv
+from regmix.report import figures as report_figures
+from regmix.report.report import load_large, write_report
 from regmix.stage import run_stage
-from regmix.tokens import TokenStore
+from regmix.token_store import TokenStore
 
 
 def main(args, params):
@@ -19,9 +20,12 @@ def main(args, params):
     mixtures = {name: read_mixture_yaml(path, domains) for name, path in params.large.runs.items()}
     large = load_large(args.large, list(params.large.runs))
     truth = read_json(args.domains_meta).get("true_mixture")
-    figures = {"proxy_mixtures.png": Path(args.mixtures) / "weights.png", "proxy_curves.png": Path(args.proxies) / "curves.png"}
-    for d in (Path(args.regression), Path(args.simulation)):
-        figures.update({p.name: p for p in sorted(d.glob("figures/*.png"))})
+    out_figures = Path(args.out) / "figures"
+    proxy_mixtures = list(mixture_rows(read_mixtures_csv(Path(args.mixtures) / "mixtures.csv", domains)).values())
+    report_figures.mixture_distributions(out_figures / "proxy_mixtures.png", proxy_mixtures, store.prior())
+    curves = pd.read_csv(Path(args.proxies) / "curves.csv")
+    report_figures.proxy_curves(out_figures / "proxy_curves.png", {i: list(zip(g["step"], g[target])) for i, g in curves.groupby("index")}, target)
+    figures = {p.name: p for d in (Path(args.regression), Path(args.simulation)) for p in sorted(d.glob("figures/*.png"))}
     tables = {"ols": pd.read_csv(Path(args.regression) / "ols.csv"), "interactions": pd.read_csv(Path(args.regression) / "interactions.csv"),
               "band": pd.read_csv(Path(args.simulation) / "band.csv")}
     n_proxies = len(pd.read_csv(Path(args.proxies) / "losses.csv"))

@@ -3,10 +3,10 @@
 import argparse
 from pathlib import Path
 
-from regmix import figures
-from regmix.mixtures import check_caps_feasible, resolve_prior, sample_mixtures, usage_caps, write_mixtures_csv
+from regmix.formats import write_mixtures_csv
+from regmix.mixtures.sampling import check_caps_feasible, resolve_prior, sample_mixtures, usage_caps
 from regmix.stage import run_stage
-from regmix.tokens import TokenStore
+from regmix.token_store import TokenStore
 
 
 def main(args, params):
@@ -20,7 +20,6 @@ def main(args, params):
     write_mixtures_csv(out / "mixtures.csv", mixtures, domains)
     for shard in params.sweep.shards:
         write_mixtures_csv(out / f"shard-{shard}.csv", mixtures[shard * size : (shard + 1) * size], domains, shard * size + 1)
-    figures.mixture_distributions(out / "weights.png", mixtures, prior)
     print(f"{len(mixtures)} mixtures in {len(params.sweep.shards)} shards of {size}")
 
 

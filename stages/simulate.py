@@ -6,11 +6,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from regmix.io import atomic_path
-from regmix.mixtures import check_caps_feasible, resolve_prior, usage_caps, write_mixture_yaml
-from regmix.simulation import simulate_dir
+from regmix.files import atomic_path
+from regmix.formats import write_mixture_yaml
+from regmix.mixtures.sampling import check_caps_feasible, resolve_prior, usage_caps
+from regmix.simulation.simulate import simulate_dir
 from regmix.stage import run_stage
-from regmix.tokens import TokenStore
+from regmix.token_store import TokenStore
 
 
 def main(args, params):

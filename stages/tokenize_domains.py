@@ -2,9 +2,9 @@
 
 import argparse
 
-from regmix.domains import scan_layout, validate_layout
+from regmix.layout import scan_layout, validate_layout
 from regmix.stage import run_stage
-from regmix.tokens import tokenize_layout
+from regmix.tokenization.encode import tokenize_layout
 
 
 def main(args, params):

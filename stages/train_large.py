@@ -14,18 +14,19 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from regmix.checkpoint import save_litgpt_checkpoint
-from regmix.io import atomic_path, write_json, write_text
-from regmix.mixtures import check_usage, read_mixture_yaml
+from regmix.files import atomic_path, write_json, write_text
+from regmix.formats import curves_csv, read_mixture_yaml
+from regmix.hashing import key_of
+from regmix.mixtures.sampling import check_usage
 from regmix.stage import run_stage
-from regmix.sweep import curves_csv
-from regmix.tokens import TokenStore
-from regmix.tracking import Tracker, key_of, result_metrics, run_tags, tracking_uri
-from regmix.train import train
+from regmix.token_store import TokenStore
+from regmix.tracking import Tracker, result_metrics, run_tags, tracking_uri
+from regmix.training.checkpoint import save_litgpt_checkpoint
+from regmix.training.loop import build_fabric, train
 
 
 def main(args, params):
-    fabric = params.large.fabric.build(params.large.train.precision)
+    fabric = build_fabric(params.large.fabric, params.large.train.precision)
     fabric.launch(run, args, params)  # starts the other processes of this node (DDP, FSDP); then runs `run` in each
 
 

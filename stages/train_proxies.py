@@ -2,23 +2,27 @@
 
 import argparse
 import dataclasses
+from pathlib import Path
 
-from regmix.mixtures import read_mixtures_csv
+from regmix.formats import curves_csv, losses_csv, mixture_rows, read_mixtures_csv
+from regmix.files import write_text
 from regmix.stage import run_stage
-from regmix.sweep import ProxyJob, run_sweep, write_shard
-from regmix.sweep_tracking import SweepTracker
-from regmix.tokens import TokenStore
+from regmix.proxy.jobs import ProxyJob
+from regmix.proxy.sweep import run_sweep
+from regmix.proxy.tracking import SweepTracker
+from regmix.token_store import TokenStore
 
 
 def main(args, params):
     store = TokenStore(args.tokens)
-    mixtures = read_mixtures_csv(args.mixtures, store.train_domains)
+    mixtures = mixture_rows(read_mixtures_csv(args.mixtures, store.train_domains))
     train_cfg = dataclasses.replace(params.proxy.train, seed=params.seed)
     jobs = [ProxyJob(i, m, args.tokens, params.proxy.model, train_cfg, tuple(store.eval_domains), params.sweep.threads)
             for i, m in mixtures.items()]
     tracker = SweepTracker(params, args.tokens)
     results = run_sweep(jobs, args.cache, params.sweep, tracker.log_proxy)  # sweep.executor: local or ray
-    write_shard(args.out, results, store.eval_domains)
+    write_text(Path(args.out) / "losses.csv", losses_csv(results, store.eval_domains))
+    write_text(Path(args.out) / "curves.csv", curves_csv(results, store.eval_domains))
     print(f"shard {args.shard}: {len(results)} proxies")
 
 

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from regmix.domains import scan_layout, write_layout
-from regmix.synthetic import SyntheticConfig, SyntheticDomain, generate
-from regmix.tokens import TokenizerConfig, tokenize_layout
+from regmix.layout import scan_layout, write_layout
+from regmix.config.data import SyntheticConfig, SyntheticDomain
+from regmix.data.synthetic import generate
+from regmix.config.data import TokenizerConfig
+from regmix.tokenization.encode import tokenize_layout
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_DATA = REPO.parent / "shared" / "regmix-paper-data"

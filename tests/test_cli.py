@@ -16,7 +16,9 @@ import yaml
 from conftest import REPO
 
 from regmix.cli import main
-from regmix.mixtures import MixtureConfig, sample_mixtures, write_mixture_yaml, write_mixtures_csv
+from regmix.config.mixtures import MixtureConfig
+from regmix.formats import write_mixture_yaml, write_mixtures_csv
+from regmix.mixtures.sampling import sample_mixtures
 
 DOMAINS = ["web", "wiki", "code"]
 

@@ -2,9 +2,13 @@ import json
 
 import pytest
 
-from regmix.domains import HFSource, copy_local, domain_name, load_hf, read_texts, scan_layout, validate_layout, write_layout
+from regmix.config.data import HFSource
+from regmix.data.hf import load_hf
+from regmix.data.local import copy_local
+from regmix.layout import domain_name, read_texts, scan_layout, validate_layout
 from regmix.errors import InputError
-from regmix.synthetic import SyntheticConfig, generate
+from regmix.config.data import SyntheticConfig
+from regmix.data.synthetic import generate
 
 from conftest import tiny_synthetic
 

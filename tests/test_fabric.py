@@ -12,12 +12,13 @@ import torch
 import yaml
 
 from conftest import REPO
-from regmix.checkpoint import save_litgpt_checkpoint
+from regmix.training.checkpoint import save_litgpt_checkpoint
 from regmix.errors import InputError
-from regmix.mixtures import write_mixture_yaml
-from regmix.model import ModelConfig
-from regmix.tokens import TokenStore
-from regmix.train import FabricConfig, TrainConfig, train
+from regmix.formats import write_mixture_yaml
+from regmix.config.training import ModelConfig
+from regmix.token_store import TokenStore
+from regmix.config.training import FabricConfig, TrainConfig
+from regmix.training.loop import build_fabric, train
 
 TINY = ModelConfig(n_layer=1, n_head=2, n_embd=32, intermediate_size=64, block_size=32)
 CFG = TrainConfig(tokens=32 * 8 * 12, batch_size=8, lr=3e-3, warmup_steps=2, eval_every=6, eval_tokens=256, log_every=2, schedule="cosine")
@@ -128,7 +129,7 @@ def test_litgpt_generates_from_the_checkpoint(ddp_run):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="torch's FSDP needs a GPU")
 def test_fsdp_on_one_gpu_writes_a_litgpt_checkpoint(tokens_dir, tmp_path):
-    fabric = FabricConfig(accelerator="cuda", devices=1, strategy="fsdp").build()
+    fabric = build_fabric(FabricConfig(accelerator="cuda", devices=1, strategy="fsdp"))
     fabric.launch()
     store = TokenStore(tokens_dir)
     model, result = train(TINY, CFG, MIX, store, store.eval_domains, fabric)

@@ -2,18 +2,9 @@ import numpy as np
 import pytest
 
 from regmix.errors import InputError
-from regmix.mixtures import (
-    MixtureConfig,
-    check_caps_feasible,
-    check_usage,
-    read_mixture_yaml,
-    read_mixtures_csv,
-    sample_candidates,
-    sample_mixtures,
-    usage_caps,
-    write_mixture_yaml,
-    write_mixtures_csv,
-)
+from regmix.config.mixtures import MixtureConfig
+from regmix.formats import mixture_rows, read_mixture_yaml, read_mixtures_csv, write_mixture_yaml, write_mixtures_csv
+from regmix.mixtures.sampling import check_caps_feasible, check_usage, sample_candidates, sample_mixtures, usage_caps
 
 PRIOR = {"a": 0.6, "b": 0.25, "c": 0.1, "d": 0.05}
 
@@ -58,7 +49,7 @@ def test_csv_and_yaml_round_trip(tmp_path):
     mixes = sample_mixtures(PRIOR, 5, MixtureConfig(), seed=0)
     write_mixtures_csv(tmp_path / "m.csv", mixes, list(PRIOR), start_index=11)
     assert (tmp_path / "m.csv").read_text().splitlines()[0] == "index,train_a,train_b,train_c,train_d"
-    back = read_mixtures_csv(tmp_path / "m.csv", list(PRIOR))
+    back = mixture_rows(read_mixtures_csv(tmp_path / "m.csv", list(PRIOR)))
     assert list(back) == [11, 12, 13, 14, 15] and back[11] == mixes[0]
     write_mixture_yaml(tmp_path / "m.yaml", mixes[0], target="t")
     assert read_mixture_yaml(tmp_path / "m.yaml", list(PRIOR)) == pytest.approx(mixes[0])
@@ -73,7 +64,7 @@ def test_bad_weights_name_file_field_and_value(tmp_path):
     with pytest.raises(InputError, match="unknown domain 'zzz'"):
         read_mixture_yaml(tmp_path / "unk.yaml", list(PRIOR))
     (tmp_path / "bad.csv").write_text("index,train_a,train_b\n1,0.5,abc\n")
-    with pytest.raises(InputError, match=r"bad.csv, line 2, field 'b'.*'abc'"):
+    with pytest.raises(InputError, match=r"bad.csv, column 'train_b', index 1: value 'abc'"):
         read_mixtures_csv(tmp_path / "bad.csv", ["a", "b"])
 
 

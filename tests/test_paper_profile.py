@@ -1,8 +1,8 @@
-"""The paper profile (`python -m regmix.profile paper`), run by real DVC at tiny sizes, and a DVC remote round trip.
+"""The paper profile (`python -m regmix.profiles paper`), run by real DVC at tiny sizes, and a DVC remote round trip.
 
 The test writes a tiny tree in sail/regmix-data's layout (the 17 Pile domains, `train/<d>-<k>-<n>.jsonl`
 and `valid/...`) and a tiny BPE standing in for GPT-NeoX's tokenizer.json, switches a temporary copy
-of the project to the paper's setup with `dvc exp run $(python -m regmix.profile paper tiny ...)`,
+of the project to the paper's setup with `dvc exp run $(python -m regmix.profiles paper tiny ...)`,
 and checks the paper's CSV columns, target and baselines. Then it pushes the results to a
 local-directory DVC remote, clones the repo afresh, pulls, and `dvc repro` there retrains nothing.
 """
@@ -21,11 +21,12 @@ import yaml
 
 from conftest import PAPER_DATA, REPO
 from regmix.errors import InputError
-from regmix.mixtures import read_mixture_yaml, read_mixtures_csv
-from regmix.model import PAPER_PRESETS, paper_config
-from regmix.params import Params, build
-from regmix.profile import compose, compose_params, hydra_value, main, set_args
-from regmix.tokens import train_bpe
+from regmix.formats import read_mixture_yaml, read_mixtures_csv
+from regmix.config.training import PAPER_PRESETS
+from regmix.training.model import paper_config
+from regmix.config.params import Params, build
+from regmix.profiles import compose, compose_params, hydra_value, main, set_args
+from regmix.tokenization.tokenizer import train_bpe
 from test_pipeline import _dvc, _ran, _run
 
 PILE = ["arxiv", "freelaw", "nih_exporter", "pubmed_central", "wikipedia_en", "dm_mathematics", "github", "philpapers",
@@ -142,7 +143,7 @@ def paper_project(tmp_path_factory) -> dict[str, Path]:
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], GIT + ["commit", "-qm", "init"]):
         _run(cmd, root)
     # the switch, exactly as the README gives it (plus `tiny`)
-    args = _run([sys.executable, "-m", "regmix.profile", "paper", "tiny", "--data", str(tmp / "regmix-data"),
+    args = _run([sys.executable, "-m", "regmix.profiles", "paper", "tiny", "--data", str(tmp / "regmix-data"),
                  "--tokenizer", str(tmp / "tokenizer.json")], root).split()
     # (to stay quick, one baseline is not trained; its mixture file is still written and checked)
     out = _run(_dvc("exp", "run", "-n", "paper-tiny", *args, "-S", "~large.runs.human"), root)
@@ -207,7 +208,7 @@ def test_skypilot_task_runs_the_profile_and_shares_results():
     task = yaml.safe_load((REPO / "deploy/skypilot-paper.yaml").read_text())
     assert "accelerators" in task["resources"]
     run = task["run"]
-    for cmd in ("dvc pull", "dvc exp run", "python -m regmix.profile paper", "dvc push", "dvc exp push"):
+    for cmd in ("dvc pull", "dvc exp run", "python -m regmix.profiles paper", "dvc push", "dvc exp push"):
         assert cmd in run, cmd
     assert "MLFLOW_TRACKING_URI" in task["envs"]
     assert run.index("dvc pull") < run.index("dvc exp run") < run.index("dvc push")

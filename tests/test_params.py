@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from regmix.errors import InputError
-from regmix.params import load_params
+from regmix.config.params import load_params
 from conftest import REPO
 
 

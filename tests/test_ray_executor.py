@@ -8,9 +8,12 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from regmix.params import SweepParams  # noqa: E402
-from regmix.ray_executor import RayConfig, run_jobs_ray  # noqa: E402
-from regmix.sweep import ProxyFailed, run_jobs, run_sweep, train_proxy  # noqa: E402
+from regmix.config.sweep import SweepParams
+from regmix.config.sweep import RayConfig
+from regmix.proxy.ray_executor import run_jobs_ray
+from regmix.proxy.jobs import ProxyFailed, train_proxy
+from regmix.proxy.local import run_jobs
+from regmix.proxy.sweep import run_sweep
 from test_sweep import CFG, TINY, _jobs  # noqa: E402  (the same two tiny proxies as the local executor's tests)
 
 
@@ -75,7 +78,7 @@ def test_a_task_failing_every_retry_fails_the_sweep_but_the_others_are_cached(to
 
 
 def test_cache_keys_of_cpu_and_cuda_proxies(tokens_dir):
-    from regmix.tracking import key_of
+    from regmix.hashing import key_of
 
     job = _jobs(tokens_dir)[0]
     assert job.accelerator == "cpu"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from regmix.significance import correct, interaction_table, ols_table, spearman_matrix
+from regmix.regression.significance import correct, interaction_table, ols_table, spearman_matrix
 
 PAPER = Path(__file__).resolve().parents[1].parent / "shared" / "regmix-paper-data"
 

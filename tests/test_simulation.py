@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from regmix.errors import InputError
-from regmix.mixtures import MixtureConfig, read_mixture_yaml, sample_mixtures, write_mixture_yaml, write_mixtures_csv
-from regmix.regression import RegressionConfig, fit_dir
-from regmix.simulation import SimulationConfig, read_prior, simulate_dir, top_k_mean
+from regmix.config.mixtures import MixtureConfig
+from regmix.formats import read_mixture_yaml, write_mixture_yaml, write_mixtures_csv
+from regmix.mixtures.sampling import sample_mixtures
+from regmix.config.regression import RegressionConfig
+from regmix.regression.fit import fit_dir
+from regmix.config.simulation import SimulationConfig
+from regmix.simulation.simulate import read_prior, simulate_dir, top_k_mean
 
 DOMAINS = ["web", "wiki", "code", "math"]
 TARGET = "metric/wiki_val_loss"

@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from regmix.model import ModelConfig, build_model
-from regmix.stacked import StackedProxies
+from regmix.config.training import ModelConfig
+from regmix.training.model import build_model
+from regmix.training.stacked import StackedProxies
 
 CFG = ModelConfig(n_layer=2, n_head=2, n_embd=16, intermediate_size=32, block_size=16)
 VOCAB, K, B, T = 50, 3, 2, 16

@@ -1,10 +1,12 @@
-from regmix.model import ModelConfig
+from regmix.config.training import ModelConfig
 import pytest
 
 from regmix.errors import InputError
-from regmix.sweep import ProxyJob, curves_csv, losses_csv, merge_shard_csvs, run_jobs
-from regmix.tokens import TokenStore
-from regmix.train import TrainConfig
+from regmix.formats import curves_csv, losses_csv, merge_csvs
+from regmix.proxy.jobs import ProxyJob
+from regmix.proxy.local import run_jobs
+from regmix.token_store import TokenStore
+from regmix.config.training import TrainConfig
 
 TINY = ModelConfig(n_layer=1, n_head=2, n_embd=32, intermediate_size=64, block_size=32)
 CFG = TrainConfig(tokens=32 * 8 * 6, batch_size=8, warmup_steps=2, eval_every=3, eval_tokens=128)
@@ -34,7 +36,7 @@ def test_parallel_sweep_resumes_from_its_cache(tokens_dir, tmp_path):
 
 
 def test_same_job_in_a_worker_matches_in_process(tokens_dir, tmp_path):
-    from regmix.sweep import train_proxy
+    from regmix.proxy.jobs import train_proxy
 
     job = _jobs(tokens_dir)[1]
     _, local = train_proxy(job)
@@ -45,8 +47,8 @@ def test_same_job_in_a_worker_matches_in_process(tokens_dir, tmp_path):
 def test_merge_shard_csvs_keeps_values_and_orders_rows(tmp_path):
     (tmp_path / "a.csv").write_text("index,step,x\n10,2,0.30000000000000004\n10,1,1e-05\n")
     (tmp_path / "b.csv").write_text("index,step,x\n2,1,7.0\n")
-    merged = merge_shard_csvs([tmp_path / "a.csv", tmp_path / "b.csv"])
+    merged = merge_csvs([tmp_path / "a.csv", tmp_path / "b.csv"])
     assert merged == "index,step,x\n2,1,7.0\n10,1,1e-05\n10,2,0.30000000000000004\n"
     (tmp_path / "c.csv").write_text("index,y\n3,1.0\n")
     with pytest.raises(InputError, match="differs"):
-        merge_shard_csvs([tmp_path / "a.csv", tmp_path / "c.csv"])
+        merge_csvs([tmp_path / "a.csv", tmp_path / "c.csv"])

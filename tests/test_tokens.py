@@ -1,9 +1,12 @@
 import numpy as np
 import pytest
 
-from regmix.domains import scan_layout
+from regmix.layout import scan_layout
 from regmix.errors import InputError
-from regmix.tokens import EOS, TokenizerConfig, TokenStore, load_tokenizer, tokenize_layout
+from regmix.config.data import EOS, TokenizerConfig
+from regmix.token_store import TokenStore
+from regmix.tokenization.encode import tokenize_layout
+from regmix.tokenization.tokenizer import load_tokenizer
 
 
 def test_token_arrays_counts_and_prior(tokens_dir):

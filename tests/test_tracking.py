@@ -1,4 +1,3 @@
-import os
 
 from mlflow.tracking import MlflowClient
 

@@ -4,9 +4,11 @@ import pytest
 import torch
 
 from regmix.errors import InputError
-from regmix.model import PAPER_PRESETS, ModelConfig, build_model, count_parameters
-from regmix.tokens import TokenStore
-from regmix.train import MixtureBatches, TrainConfig, train
+from regmix.config.training import ModelConfig, PAPER_PRESETS
+from regmix.training.model import build_model, count_parameters
+from regmix.token_store import TokenStore
+from regmix.config.training import TrainConfig
+from regmix.training.loop import MixtureBatches, train
 
 TINY = ModelConfig(n_layer=1, n_head=2, n_embd=32, intermediate_size=64, block_size=32)
 CFG = TrainConfig(tokens=32 * 8 * 12, batch_size=8, lr=3e-3, warmup_steps=2, eval_every=5, eval_tokens=256, log_every=2)

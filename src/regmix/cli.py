@@ -3,7 +3,7 @@
     regmix fit --mixtures M.csv --losses L.csv --target COLUMN --out DIR [--params params.yaml]
     regmix predict --model DIR --mixtures M.csv --out P.csv
     regmix simulate --model DIR --prior PRIOR.yaml --out DIR2 [--caps CAPS.yaml] [--params params.yaml]
-    regmix profile paper --data DIR --tokenizer tokenizer.json     (see regmix.profile)
+    regmix profile paper --data DIR --tokenizer tokenizer.json     (see regmix.profiles)
 
 `--target` may be repeated, or be `all` (every loss column); with more than one target each
 model goes to DIR/<target>/ (the column name with `/` replaced by `__`).
@@ -22,7 +22,7 @@ def _section(params_path: str | None, name: str) -> dict:
     """The `name:` section of a params.yaml (empty without one)."""
     if not params_path:
         return {}
-    from .io import read_yaml
+    from .files import read_yaml
 
     path = Path(params_path)
     if not path.is_file():
@@ -36,7 +36,7 @@ def _section(params_path: str | None, name: str) -> dict:
 
 def _config(cls, data: dict, section: str, params_path: str | None):
     """`cls` from a params section, checked field by field as `params.yaml` is."""
-    from .params import build
+    from .config.params import build
 
     return build(cls, data, section, params_path or "command line")
 
@@ -48,16 +48,14 @@ def _overrides(args, names: list[str]) -> dict:
 def _targets(requested: list[str], losses_csv: str) -> list[str]:
     if requested != ["all"]:
         return requested
-    import pandas as pd
+    from .formats import read_losses_csv
 
-    path = Path(losses_csv)
-    if not path.is_file():
-        raise InputError(str(path), "file not found", "check the path")
-    return [c for c in pd.read_csv(path, nrows=1).columns if c != "index"]
+    return list(read_losses_csv(losses_csv).columns)
 
 
 def cmd_fit(args) -> None:
-    from .regression import RegressionConfig, fit_dir
+    from .config.regression import RegressionConfig
+    from .regression.fit import fit_dir
 
     data = {**_section(args.params, "regression"), **_overrides(args, ["folds", "inner_folds", "seed", "candidates"])}
     config = _config(RegressionConfig, data, "regression", args.params)
@@ -72,14 +70,15 @@ def cmd_fit(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from .regression import predict_csv
+    from .regression.saved import predict_csv
 
     predict_csv(args.model, args.mixtures, args.out)
     print(f"predictions -> {args.out}")
 
 
 def cmd_simulate(args) -> None:
-    from .simulation import SimulationConfig, simulate_dir
+    from .config.simulation import SimulationConfig
+    from .simulation.simulate import simulate_dir
 
     section = _section(args.params, "simulation")
     if args.params and "dirichlet" not in section:
@@ -88,7 +87,7 @@ def cmd_simulate(args) -> None:
     config = _config(SimulationConfig, data, "simulation", args.params)
     caps = None
     if args.caps:
-        from .io import read_yaml
+        from .files import read_yaml
 
         caps = read_yaml(args.caps)
         if not isinstance(caps, dict):
@@ -139,8 +138,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `regmix` command; bad input exits with status 2 and a one-paragraph message."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["profile"]:  # `regmix profile paper ...`: the params profiles (regmix.profile)
-        from .profile import main as profile_main
+    if argv[:1] == ["profile"]:  # `regmix profile paper ...`: the params profiles (regmix.profiles)
+        from .profiles import main as profile_main
 
         return profile_main(argv[1:])
     args = parser().parse_args(argv)

@@ -10,7 +10,7 @@ import warnings
 from typing import Callable
 
 from .errors import InputError
-from .params import Params, load_params
+from .config.params import Params, load_params
 
 
 def run_stage(main: Callable[[argparse.Namespace, Params], None], parser: argparse.ArgumentParser) -> None:

@@ -7,8 +7,6 @@ same store for `dvc repro`, `dvc exp run` and `dvc exp run --queue`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import subprocess
 import time
@@ -49,11 +47,6 @@ def run_tags(cwd: str | Path | None = None) -> dict[str, str]:
         if os.environ.get(env):
             tags[tag] = os.environ[env]
     return tags
-
-
-def key_of(obj) -> str:
-    """A short stable hash of a JSON-able object."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _flatten(prefix: str, obj, out: dict[str, str]) -> dict[str, str]:

@@ -1,0 +1,112 @@
+"""The paper's data layout (sail/regmix-data), its one reader and its writer.
+
+`train/<domain>-<k>[-<anything>].jsonl` and `valid/<domain>-<k>...`, one `{"text": ...}` object a
+line. Training domains are those with train files; every domain with valid files is evaluated (so
+an evaluation-only target domain has valid files alone).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .errors import InputError
+from .files import atomic_path, write_json
+
+SPLITS = ("train", "valid")
+_FILE = re.compile(r"^(?P<domain>[A-Za-z0-9_.]+?)-(?P<k>\d+)(-[^/]*)?\.jsonl$")
+
+
+@dataclass
+class Layout:
+    """The files of a directory in the paper's layout: {split: {domain: [paths]}}."""
+
+    root: Path
+    files: dict[str, dict[str, list[Path]]] = field(default_factory=dict)
+
+    @property
+    def train_domains(self) -> list[str]:
+        return sorted(self.files.get("train", {}))
+
+    @property
+    def eval_domains(self) -> list[str]:
+        return sorted(self.files.get("valid", {}))
+
+
+def domain_name(raw: str) -> str:
+    """A file- and column-safe domain name: 'Pile-CC' -> 'pile_cc'."""
+    return re.sub(r"[^a-z0-9]+", "_", str(raw).lower()).strip("_")
+
+
+def scan_layout(root: str | Path) -> Layout:
+    """Find the domain files under `root`/train and `root`/valid, with clear errors for anything else."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(str(root), "directory not found", "point domains.path at a directory with train/ and valid/ subdirectories")
+    layout = Layout(root, {s: {} for s in SPLITS})
+    for split in SPLITS:
+        d = root / split
+        if not d.is_dir():
+            raise InputError(str(d), "directory not found", f"put the {split} files in {d}/<domain>-<k>.jsonl")
+        for path in sorted(d.iterdir()):
+            m = _FILE.match(path.name)
+            if not m:
+                raise InputError(str(path), f"file name {path.name!r} is not <domain>-<k>.jsonl", "rename it, e.g. pile_cc-0.jsonl")
+            layout.files[split].setdefault(m["domain"], []).append(path)
+    if not layout.files["train"]:
+        raise InputError(str(root / "train"), "no training files", "add train/<domain>-<k>.jsonl files")
+    missing = [d for d in layout.train_domains if d not in layout.files["valid"]]
+    if missing:
+        raise InputError(str(root / "valid"), f"no validation file for training domain(s) {missing}", "add valid/<domain>-0.jsonl for each")
+    return layout
+
+
+def read_texts(path: str | Path) -> Iterator[str]:
+    """The texts of a JSONL file; a line that is not a JSON object with a string `text` is an error."""
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}, line {n}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(where, f"not valid JSON ({e.msg}): {line[:80]!r}", "write one JSON object per line")
+            if not isinstance(obj, dict) or "text" not in obj:
+                raise InputError(f"{where}, field 'text'", f"missing in {line[:80]!r}", 'write {"text": "..."} on each line')
+            if not isinstance(obj["text"], str):
+                raise InputError(f"{where}, field 'text'", f"value {obj['text']!r:.80} is not a string", "make text a string")
+            yield obj["text"]
+
+
+def validate_layout(layout: Layout) -> dict[str, dict[str, int]]:
+    """Read every file once; return documents per split and domain. Empty domains are errors."""
+    counts: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
+    for split, domains in layout.files.items():
+        for domain, paths in domains.items():
+            n = sum(1 for p in paths for t in read_texts(p) if t.strip())
+            if n == 0:
+                raise InputError(str(paths[0]), f"domain {domain!r} has no non-empty text in its {split} files", "add documents or remove the domain")
+            counts[split][domain] = n
+    return counts
+
+
+def _write_jsonl(path: Path, texts: list[str]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for t in texts:
+            f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
+
+
+def write_layout(out: str | Path, train: dict[str, list[str]], valid: dict[str, list[str]], meta: dict, docs_per_file: int = 1000) -> None:
+    """Write documents in the paper's layout, plus `meta.json`; atomically (a directory swap)."""
+    with atomic_path(out) as tmp:
+        for split, domains in (("train", train), ("valid", valid)):
+            (tmp / split).mkdir(parents=True)
+            for domain, texts in domains.items():
+                for k in range(0, max(len(texts), 1), docs_per_file):
+                    _write_jsonl(tmp / split / f"{domain}-{k // docs_per_file}.jsonl", texts[k : k + docs_per_file])
+        write_json(tmp / "meta.json", meta)
+

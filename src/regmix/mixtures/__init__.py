@@ -1,0 +1,1 @@
+"""Data mixtures: RegMix's Dirichlet sampler with usage caps, and the baseline mixtures."""

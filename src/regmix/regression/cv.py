@@ -1,0 +1,117 @@
+"""Honest accuracy of the regression: k-fold CV predictions, the model choice by inner CV (nested CV),
+Spearman rho with bootstrap CIs, and the paired bootstrap test between two models.
+
+Model choice is by k-fold CV Spearman rho on the training rows only; the reported accuracy of the
+choice itself comes from nested CV (the choice in each outer fold uses inner folds of that fold's
+training rows), so neither early stopping nor selection ever sees held-out rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+from sklearn.model_selection import KFold
+
+from ..config.regression import RegressionConfig
+from ..errors import InputError
+from .estimators import make_estimator
+
+_WHERE = "params.yaml, field regression."
+
+def spearman(a, b) -> float:
+    return float(stats.spearmanr(a, b)[0])
+
+
+def bootstrap_indices(n: int, n_bootstrap: int, seed: int) -> np.ndarray:
+    """(n_bootstrap, n) row indices drawn with replacement."""
+    return np.random.default_rng(seed).integers(0, n, size=(n_bootstrap, n))
+
+
+def _rowwise_spearman(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Spearman rho of each row pair (bootstrap resamples), vectorised over rows."""
+    rp = stats.rankdata(pred, axis=1)
+    rt = stats.rankdata(true, axis=1)
+    rp -= rp.mean(axis=1, keepdims=True)
+    rt -= rt.mean(axis=1, keepdims=True)
+    denom = np.sqrt((rp**2).sum(axis=1) * (rt**2).sum(axis=1))
+    return np.divide((rp * rt).sum(axis=1), denom, out=np.zeros(len(rp)), where=denom > 0)
+
+
+def accuracy(true: np.ndarray, pred: np.ndarray, boot: np.ndarray) -> dict:
+    """Spearman rho with a percentile bootstrap 95% CI, Pearson r and MSE of CV predictions."""
+    rhos = _rowwise_spearman(pred[boot], true[boot])
+    return {
+        "cv_spearman": spearman(pred, true),
+        "ci95": [float(np.percentile(rhos, 2.5)), float(np.percentile(rhos, 97.5))],
+        "pearson": float(stats.pearsonr(pred, true)[0]) if np.std(pred) > 0 else 0.0,
+        "mse": float(np.mean((pred - true) ** 2)),
+    }
+
+
+def paired_bootstrap(true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, boot: np.ndarray) -> dict:
+    """One-sided paired bootstrap test that rho(a) > rho(b) on the same resampled rows."""
+    diff = _rowwise_spearman(pred_a[boot], true[boot]) - _rowwise_spearman(pred_b[boot], true[boot])
+    return {
+        "rho_difference": spearman(pred_a, true) - spearman(pred_b, true),
+        "ci95": [float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5))],
+        "p_value": float((1 + np.sum(diff <= 0)) / (1 + len(diff))),
+    }
+
+
+# ---------------------------------------------------------------- cross-validation
+
+
+def folds_of(n: int, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    if n < k:
+        raise InputError(_WHERE + "folds", f"{k} folds need at least {k} proxies, found {n}", "lower regression.folds or train more proxies")
+    return list(KFold(k, shuffle=True, random_state=seed).split(np.zeros(n)))
+
+
+def cv_predictions(names: list[str], X: np.ndarray, y: np.ndarray, folds, config: RegressionConfig, progress=None) -> dict[str, np.ndarray]:
+    """Out-of-fold predictions of each candidate.
+
+    The ensemble is the mean of its members, which are deterministic, so its out-of-fold
+    predictions are the mean of theirs: computed without refitting.
+    """
+    base = fit_order(names, config)
+    out = {n: np.zeros(len(y)) for n in base}
+    for train, test in folds:
+        for name in base:
+            out[name][test] = make_estimator(name, config).fit(X[train], y[train]).predict(X[test])
+            if progress is not None:
+                progress.update(1)
+    if "ensemble" in names:
+        out["ensemble"] = np.mean([out[m] for m in config.ensemble_members], axis=0)
+    return {n: out[n] for n in names}
+
+
+def fit_order(names: list[str], config: RegressionConfig) -> list[str]:
+    """The models that must really be fitted for `names` (ensemble members in place of the ensemble)."""
+    need = [n for n in names if n != "ensemble"]
+    if "ensemble" in names:
+        need += [m for m in config.ensemble_members if m not in need]
+    return need
+
+
+def choose(preds: dict[str, np.ndarray], y: np.ndarray) -> str:
+    """The candidate with the highest CV Spearman rho (ties: the earlier, simpler one)."""
+    scores = {n: spearman(p, y) for n, p in preds.items()}
+    return max(scores, key=lambda n: (scores[n], -list(scores).index(n)))
+
+
+def nested_cv(names: list[str], X: np.ndarray, y: np.ndarray, config: RegressionConfig, outer_preds: dict[str, np.ndarray], folds, progress=None):
+    """Honest predictions of the selection procedure: each outer fold's choice uses inner CV only.
+
+    `outer_preds` are the candidates' out-of-fold predictions on the same outer folds: the chosen
+    candidate's outer-test predictions are exactly those, so they are reused, not refitted.
+    """
+    pred = np.zeros(len(y))
+    choices = []
+    for k, (train, test) in enumerate(folds):
+        inner = folds_of(len(train), config.inner_folds, config.seed + 1 + k)
+        inner_preds = cv_predictions(names, X[train], y[train], inner, config, progress)
+        best = choose(inner_preds, y[train])
+        choices.append(best)
+        pred[test] = outer_preds[best][test]
+    return pred, choices
+

@@ -1,0 +1,158 @@
+"""RegMix's regression candidates, scikit-learn shaped (`fit`/`predict`, no hidden state), so they can be
+cloned and refitted per fold and per bootstrap resample:
+
+- `linear`: ordinary least squares on the weights (the paper's linear baseline).
+- `lightgbm`: the paper's LightGBM (1000 rounds, learning rate 0.01), never early-stopped;
+  `lightgbm_reg`: a more regularised one (8 leaves, row and feature subsampling, 600 rounds at 0.025).
+- `loglinear`: the Data Mixing Laws / Olmix law L(w) = c + exp(b + t . w), least squares.
+- `gp`: a Gaussian process on log(w + eps) (ARD RBF + white noise, hyper-parameters by marginal
+  likelihood); `gp_sqrt`: the same on sqrt(w).
+- `ensemble`: the mean of its members' predictions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+from scipy.optimize import least_squares, minimize
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.linear_model import LinearRegression
+
+from ..config.regression import MODEL_NAMES, RegressionConfig
+from ..errors import InputError
+
+_WHERE = "params.yaml, field regression."
+
+def log_features(w: np.ndarray, eps: float) -> np.ndarray:
+    """log(w + eps): mixing laws are smooth (near-linear) in log-weights, not in weights."""
+    return np.log(np.asarray(w, dtype=float) + eps)
+
+
+class LogLinearLaw(RegressorMixin, BaseEstimator):
+    """Data Mixing Laws (Ye et al. 2024) / Olmix: L(w) = c + exp(b + t . w), by least squares."""
+
+    def fit(self, X, y):
+        X, y = np.asarray(X, float), np.asarray(y, float)
+        floor = y.min() - 0.5 * max(y.std(), 1e-6)  # start c below every loss so exp() fits the excess
+        p0 = np.r_[floor, np.log(max(y.mean() - floor, 1e-6)), np.zeros(X.shape[1])]
+
+        def residuals(p):
+            return p[0] + np.exp(np.clip(p[1] + X @ p[2:], -50, 50)) - y
+
+        self.params_ = least_squares(residuals, p0, method="trf", max_nfev=2000).x
+        return self
+
+    def predict(self, X):
+        p = self.params_
+        return p[0] + np.exp(np.clip(p[1] + np.asarray(X, float) @ p[2:], -50, 50))
+
+
+def _sqdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.maximum((a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T, 0.0)
+
+
+def gp_features(w: np.ndarray, transform: str, eps: float) -> np.ndarray:
+    """The GP's inputs: log(w + eps) (mixing laws are smooth in log-weights) or sqrt(w)."""
+    w = np.asarray(w, dtype=float)
+    return log_features(w, eps) if transform == "log" else np.sqrt(w)
+
+
+class LogWeightGP(RegressorMixin, BaseEstimator):
+    """A Gaussian process on transformed weights: signal x RBF (one length scale per domain with
+    `ard`) plus white noise, hyper-parameters by maximum marginal likelihood (L-BFGS-B, analytic
+    gradient). Written out rather than via scikit-learn's GPR because its generic kernel gradient
+    makes ARD fits ~10x slower on hundreds of rows; the model is the same.
+    """
+
+    def __init__(self, transform: str = "log", eps: float = 0.001, ard: bool = True, length_scale: float = 1.0, max_iter: int = 200):
+        self.transform, self.eps, self.ard, self.length_scale, self.max_iter = transform, eps, ard, length_scale, max_iter
+
+    def _neg_lml(self, theta: np.ndarray, Z: np.ndarray, y: np.ndarray):
+        """Negative log marginal likelihood and its gradient in log-parameters."""
+        n, d = Z.shape
+        signal, noise = np.exp(theta[0]), np.exp(theta[-1])
+        Zs = Z / (np.exp(theta[1:-1]) if self.ard else np.exp(theta[1]))
+        Kf = signal * np.exp(-0.5 * _sqdist(Zs, Zs))
+        try:
+            chol = cho_factor(Kf + noise * np.eye(n), lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            return 1e25, np.zeros_like(theta)
+        alpha = cho_solve(chol, y, check_finite=False)
+        nll = 0.5 * y @ alpha + np.log(np.diag(chol[0])).sum() + 0.5 * n * np.log(2 * np.pi)
+        W = np.outer(alpha, alpha) - cho_solve(chol, np.eye(n), check_finite=False)
+        M = W * Kf
+        # d lml / d log(ls_k) = 0.5 sum_ij M_ij (z_ik - z_jk)^2 / ls_k^2, expanded as matrix products.
+        g_ls = M.sum(1) @ Zs**2 - (Zs * (M @ Zs)).sum(0)
+        grad = np.r_[0.5 * M.sum(), g_ls if self.ard else g_ls.sum(), 0.5 * noise * np.trace(W)]
+        return nll, -grad
+
+    def fit(self, X, y):
+        raw = gp_features(X, self.transform, self.eps)
+        # Length scales are in units of each feature's spread; starting at sqrt(d) spreads makes the
+        # typical scaled distance between two mixtures about 1, away from the two degenerate optima
+        # (everything noise; everything constant).
+        self.scale_ = np.where(raw.std(axis=0) > 0, raw.std(axis=0), 1.0)
+        Z = raw / self.scale_
+        y = np.asarray(y, dtype=float)
+        self.y_mean_, self.y_std_ = float(y.mean()), float(y.std()) or 1.0
+        yn = (y - self.y_mean_) / self.y_std_
+        d = Z.shape[1]
+        k = d if self.ard else 1
+        theta0 = np.r_[0.0, np.full(k, np.log(self.length_scale * np.sqrt(d))), np.log(1e-2)]
+        bounds = [(np.log(1e-2), np.log(1e2))] + [(np.log(0.1), np.log(1e3))] * k + [(np.log(1e-6), np.log(1.0))]
+        theta = minimize(self._neg_lml, theta0, args=(Z, yn), jac=True, method="L-BFGS-B", bounds=bounds,
+                         options={"maxiter": self.max_iter}).x
+        self.signal_, self.noise_ = float(np.exp(theta[0])), float(np.exp(theta[-1]))
+        self.length_scales_ = self.scale_ * (np.exp(theta[1:-1]) if self.ard else np.exp(theta[1]))
+        self.Z_ = raw / self.length_scales_
+        K = self.signal_ * np.exp(-0.5 * _sqdist(self.Z_, self.Z_)) + self.noise_ * np.eye(len(yn))
+        self.alpha_ = cho_solve(cho_factor(K, lower=True), yn)
+        return self
+
+    def predict(self, X):
+        Z = gp_features(X, self.transform, self.eps) / self.length_scales_
+        out = np.empty(len(Z))
+        step = max(1, 4_000_000 // len(self.Z_))  # rows per block: a few MB of kernel at a time
+        for s in range(0, len(Z), step):
+            out[s:s + step] = (self.signal_ * np.exp(-0.5 * _sqdist(Z[s:s + step], self.Z_))) @ self.alpha_
+        return out * self.y_std_ + self.y_mean_
+
+
+class MeanEnsemble(RegressorMixin, BaseEstimator):
+    """The mean of its members' predictions (all on the loss scale)."""
+
+    def __init__(self, members: list | None = None):
+        self.members = members
+
+    def fit(self, X, y):
+        self.fitted_ = [clone(m).fit(X, y) for m in self.members]
+        return self
+
+    def predict(self, X):
+        return np.mean([m.predict(X) for m in self.fitted_], axis=0)
+
+
+def make_estimator(name: str, config: RegressionConfig):
+    """An unfitted estimator for candidate `name`."""
+    if name == "linear":
+        return LinearRegression()
+    if name in ("lightgbm", "lightgbm_reg"):
+        import lightgbm as lgb
+
+        c = config.lightgbm if name == "lightgbm" else config.lightgbm_reg
+        return lgb.LGBMRegressor(
+            n_estimators=c.n_estimators, learning_rate=c.learning_rate, num_leaves=c.num_leaves,
+            min_child_samples=c.min_child_samples, subsample=c.subsample, subsample_freq=1 if c.subsample < 1 else 0,
+            colsample_bytree=c.colsample, random_state=c.seed, deterministic=True, force_row_wise=True,
+            num_threads=config.threads, verbose=-1,
+        )
+    if name == "loglinear":
+        return LogLinearLaw()
+    if name == "gp":
+        return LogWeightGP("log", config.gp.eps, config.gp.ard, config.gp.length_scale, config.gp.max_iter)
+    if name == "gp_sqrt":
+        return LogWeightGP("sqrt", config.gp.eps, config.gp.ard, config.gp.length_scale, config.gp.max_iter)
+    if name == "ensemble":
+        return MeanEnsemble([make_estimator(m, config) for m in config.ensemble_members])
+    raise InputError(_WHERE + "candidates", f"value {name!r} is not a known model", f"use one of {MODEL_NAMES}")
+

@@ -1,0 +1,86 @@
+"""The regression stage: fit every candidate, cross-validate, choose, explain; write everything under one directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..config.regression import RegressionConfig
+from ..errors import InputError
+from ..files import write_json, write_text
+from ..formats import read_losses_csv, read_mixtures_csv
+from .cv import accuracy, bootstrap_indices, choose, cv_predictions, fit_order, folds_of, nested_cv, paired_bootstrap
+from .saved import fit_model, save_model
+
+BASELINES = ("linear", "lightgbm")
+
+def read_training_data(mixtures_csv, losses_csv, target: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Weights (columns = domains, index = proxy index) and the target loss, joined on `index`."""
+    mixtures = read_mixtures_csv(mixtures_csv)
+    y = read_losses_csv(losses_csv, [target])[target]
+    missing = mixtures.index.difference(y.index)
+    if len(missing) == len(mixtures):
+        raise InputError(f"{mixtures_csv} and {losses_csv}, column 'index'",
+                         f"no indexes join (mixtures: {_span(mixtures.index)}, losses: {_span(y.index)})", "give both CSVs the same proxy indexes")
+    if len(missing):
+        raise InputError(f"{losses_csv}, column 'index'", f"{len(missing)} mixture indexes have no loss row, e.g. {list(missing[:5])}",
+                         "train and collect those proxies, or drop their rows from the mixtures CSV")
+    return mixtures, y.loc[mixtures.index].rename(target)
+
+
+def _span(idx) -> str:
+    return f"{len(idx)} rows, {min(idx)}..{max(idx)}"
+
+
+def fit_dir(mixtures_csv, losses_csv, target: str, out_dir, config: RegressionConfig) -> dict:
+    """Fit, cross-validate and explain the regression; write everything under `out_dir`.
+
+    Writes `model.pkl`/`model.json` (the chosen model, refitted on all rows), `training_data.csv`,
+    `fit_report.json`, `cv_predictions.csv` (index,true,prediction of the nested choice),
+    `cv_predictions_all.csv` (every candidate), significance tables and figures. Returns the report.
+    """
+    from tqdm.auto import tqdm
+
+    from . import significance
+
+    weights, y_series = read_training_data(mixtures_csv, losses_csv, target)
+    domains = list(weights.columns)
+    X, y = weights.to_numpy(float), y_series.to_numpy(float)
+    names = list(dict.fromkeys([*BASELINES, *config.candidates]))  # baselines are always reported, chosen or not
+    folds = folds_of(len(y), config.folds, config.seed)
+    n_fits = len(folds) * len(fit_order(names, config)) * (1 + (config.inner_folds if config.nested else 0))
+    with tqdm(total=n_fits, desc=f"regression CV ({target})", unit="fit", leave=False) as bar:
+        preds = cv_predictions(names, X, y, folds, config, bar)
+        selectable = {n: preds[n] for n in config.candidates}
+        if config.nested:
+            nested_pred, choices = nested_cv(list(config.candidates), X, y, config, selectable, folds, bar)
+    chosen = choose(selectable, y)
+    if not config.nested:
+        nested_pred, choices = preds[chosen], [chosen] * len(folds)
+    boot = bootstrap_indices(len(y), config.n_bootstrap, config.seed)
+    report = {
+        "target": target,
+        "n_proxies": int(len(y)),
+        "domains": domains,
+        "folds": config.folds,
+        "chosen": chosen,
+        "models": {n: accuracy(y, p, boot) for n, p in preds.items()},
+        "nested": {**accuracy(y, nested_pred, boot), "inner_folds": config.inner_folds, "choices": choices},
+        "chosen_beats_lightgbm": paired_bootstrap(y, nested_pred, preds["lightgbm"], boot),
+        "chosen_beats_linear": paired_bootstrap(y, nested_pred, preds["linear"], boot),
+    }
+    model = fit_model(chosen, X, y, domains, target, config)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_model(model, out_dir, X, y, weights.index)
+    write_text(out_dir / "cv_predictions.csv", pd.DataFrame({"index": weights.index, "true": y, "prediction": nested_pred}).to_csv(index=False, float_format="%.10g"))
+    write_text(out_dir / "cv_predictions_all.csv", pd.DataFrame({"index": weights.index, "true": y, **preds}).to_csv(index=False, float_format="%.10g"))
+    report["significance"] = significance.write_significance(out_dir, weights, y_series, losses_csv, config.significance, config.figures)
+    if config.figures:
+        from . import figures
+
+        figures.predicted_vs_true(out_dir / "figures" / "predicted_vs_true.png", y, nested_pred, report["nested"]["cv_spearman"],
+                                             f"{target}: {chosen} (nested {config.folds}-fold CV)")
+    write_json(out_dir / "fit_report.json", report)
+    return report

@@ -1,0 +1,1 @@
+"""The report stage: DVC metrics, plots, figures and a markdown summary."""

@@ -1,0 +1,1 @@
+"""The simulation stage: predict many candidate mixtures, average the best: the optimal mixture."""

@@ -1,0 +1,1 @@
+"""Training one litgpt model on a mixture with Lightning Fabric: proxies and large models alike."""

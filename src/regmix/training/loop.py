@@ -1,0 +1,171 @@
+"""Train one litgpt model on a data mixture with Lightning Fabric, and evaluate it on every domain.
+
+The loop, top to bottom: build the model under a fixed seed, AdamW, then per step: set the
+learning rate (linear warmup, then constant as in RegMix's proxies, or cosine for large models),
+draw a batch whose sequences come from the domains in proportion to the mixture, forward,
+backward, clip, step; evaluate the validation loss of every domain at intervals and at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.fabric import Fabric
+
+from ..config.training import FabricConfig, ModelConfig, TrainConfig
+from ..errors import InputError
+from ..token_store import TokenStore
+from .model import build_model
+
+
+def build_fabric(cfg: FabricConfig, precision: str = "32-true") -> Fabric:
+    """The Fabric of `cfg`, not yet launched: `fabric.launch(fn)` starts this node's other processes.
+
+    FSDP shards each litgpt `Block` and saves full (gathered) state dicts, so a checkpoint stays one
+    `lit_model.pth` in litgpt's format.
+    """
+    strategy = cfg.strategy
+    if strategy == "fsdp":
+        from lightning.fabric.strategies import FSDPStrategy
+        from litgpt.model import Block
+
+        strategy = FSDPStrategy(auto_wrap_policy={Block}, state_dict_type="full", sharding_strategy="FULL_SHARD")
+    return Fabric(accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=strategy, precision=precision)
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: loss curves and the final per-domain validation losses."""
+
+    train_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, loss)
+    val_loss: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # (step, {domain: loss})
+    tokens_seen: int = 0
+    seconds: float = 0.0
+
+    @property
+    def final(self) -> dict[str, float]:
+        return self.val_loss[-1][1]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class MixtureBatches:
+    """Batches of `block_size + 1` token windows; each window's domain is drawn from the mixture.
+
+    Every process draws the same global batch and keeps its own slice of rows, so training on
+    N processes sees exactly the data of one process with the same global batch.
+    """
+
+    def __init__(self, store: TokenStore, mixture: dict[str, float], block_size: int, batch_size: int, seed: int,
+                 rank: int = 0, world_size: int = 1):
+        self.domains = [d for d, w in mixture.items() if w > 0]
+        p = np.array([mixture[d] for d in self.domains], dtype=float)
+        self.p = p / p.sum()
+        self.arrays = [store.array("train", d) for d in self.domains]
+        for d, a in zip(self.domains, self.arrays):
+            if len(a) <= block_size + 1:
+                raise InputError(f"tokens of domain {d!r}", f"{len(a)} tokens, fewer than one block of {block_size + 1}", "add data or lower block_size")
+        if batch_size % world_size:
+            raise InputError("batch_size", f"value {batch_size} is not divisible by the {world_size} processes", "use a multiple of the device count")
+        self.block_size, self.batch_size = block_size, batch_size
+        per_rank = batch_size // world_size
+        self.rows = slice(rank * per_rank, (rank + 1) * per_rank)
+        self.rng = np.random.default_rng(seed)
+
+    def __next__(self) -> torch.Tensor:
+        which = self.rng.choice(len(self.domains), size=self.batch_size, p=self.p)
+        starts = [self.rng.integers(0, len(self.arrays[i]) - self.block_size - 1) for i in which]
+        rows = [np.asarray(self.arrays[i][s : s + self.block_size + 1], dtype=np.int64) for i, s in zip(which, starts)]
+        return torch.from_numpy(np.stack(rows[self.rows]))
+
+
+def eval_windows(store: TokenStore, domain: str, block_size: int, max_tokens: int) -> torch.Tensor:
+    """The first non-overlapping `block_size + 1` windows of a domain's validation tokens."""
+    a = store.array("valid", domain)
+    n = min(max(1, max_tokens // block_size), (len(a) - 1) // block_size)
+    if n < 1:
+        raise InputError(f"validation tokens of domain {domain!r}", f"{len(a)} tokens, fewer than one block of {block_size + 1}", "add validation data or lower block_size")
+    idx = np.arange(n)[:, None] * block_size + np.arange(block_size + 1)[None, :]
+    return torch.from_numpy(np.asarray(a[: n * block_size + 1], dtype=np.int64)[idx])
+
+
+@torch.no_grad()
+def evaluate(model, windows: dict[str, torch.Tensor], batch_size: int, device) -> dict[str, float]:
+    """Mean next-token cross-entropy (nats) on each domain's windows."""
+    model.eval()
+    out = {}
+    for domain, w in windows.items():
+        total, count = 0.0, 0
+        for i in range(0, len(w), batch_size):
+            b = w[i : i + batch_size].to(device)
+            logits = model(b[:, :-1])
+            total += F.cross_entropy(logits.flatten(0, 1).float(), b[:, 1:].flatten(), reduction="sum").item()
+            count += b[:, 1:].numel()
+        out[domain] = total / count
+    model.train()
+    return out
+
+
+def train(
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    mixture: dict[str, float],
+    store: TokenStore,
+    eval_domains: list[str],
+    fabric: Fabric | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> tuple[torch.nn.Module, TrainResult]:
+    """Train a fresh model on `mixture`; return it (Fabric-wrapped) and its loss curves.
+
+    `fabric` (launched) sets the accelerator, devices and strategy; default: one CPU process.
+    With `cfg.micro_batch_size`, each process's rows of the global batch are split into micro-batches
+    whose gradients accumulate (synchronised across processes only on the last) before one step.
+    """
+    fabric = fabric or Fabric(accelerator="cpu", devices=1, precision=cfg.precision)
+    accumulation = cfg.accumulation(fabric.world_size)
+    start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    with fabric.init_module():
+        model = build_model(model_cfg, store.vocab_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
+    model, optimizer = fabric.setup(model, optimizer)
+
+    T = model_cfg.block_size
+    batches = MixtureBatches(store, mixture, T, cfg.batch_size, cfg.seed, fabric.global_rank, fabric.world_size)
+    windows = {d: eval_windows(store, d, T, cfg.eval_tokens) for d in eval_domains}
+    steps = cfg.steps(T)
+    result = TrainResult()
+    for step in range(1, steps + 1):
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr_at(step, steps)
+        batch = next(batches).to(fabric.device)
+        if accumulation == 1:
+            logits = model(batch[:, :-1])
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten())
+            fabric.backward(loss)
+        else:
+            loss = torch.zeros((), device=fabric.device)
+            for i, micro in enumerate(batch.chunk(accumulation)):
+                with fabric.no_backward_sync(model, enabled=i < accumulation - 1):
+                    logits = model(micro[:, :-1])
+                    micro_loss = F.cross_entropy(logits.flatten(0, 1).float(), micro[:, 1:].flatten()) / accumulation
+                    fabric.backward(micro_loss)
+                loss += micro_loss.detach()
+        fabric.clip_gradients(model, optimizer, max_norm=cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if step % cfg.log_every == 0 or step == steps:
+            result.train_loss.append((step, fabric.all_reduce(loss.detach(), reduce_op="mean").item()))
+        if (cfg.eval_every and step % cfg.eval_every == 0) or step == steps:
+            result.val_loss.append((step, evaluate(model, windows, cfg.batch_size, fabric.device)))
+        if on_step:
+            on_step(step, steps)
+    result.tokens_seen = steps * cfg.batch_size * T
+    result.seconds = time.perf_counter() - start
+    return model, result
