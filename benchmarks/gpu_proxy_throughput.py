@@ -62,7 +62,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from regmix.config.training import ModelConfig, PAPER_PRESETS
+from regmix.config.training import PAPER_PRESETS, ModelConfig
 from regmix.training.model import build_model
 from regmix.training.stacked import StackedProxies
 
@@ -70,8 +70,11 @@ VOCAB = 50432
 TINY = ModelConfig(n_layer=2, n_head=2, n_embd=32, intermediate_size=64, block_size=64)
 TINY_VOCAB = 512
 VARIANTS = ("fp32-eager", "bf16-eager", "bf16-compile", "stacked-eager", "stacked-compile")
-SDPA = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
-        "cudnn": SDPBackend.CUDNN_ATTENTION}
+SDPA = {
+    "flash": SDPBackend.FLASH_ATTENTION,
+    "efficient": SDPBackend.EFFICIENT_ATTENTION,
+    "cudnn": SDPBackend.CUDNN_ATTENTION,
+}
 HPARAMS = dict(lr=4e-4, betas=(0.9, 0.95), weight_decay=0.1)
 MAX_GRAD_NORM = 1.0
 
@@ -149,7 +152,11 @@ def make_step(variant: str, k: int, args, cfg: ModelConfig, vocab: int, device: 
     if variant.startswith("stacked"):
         stack = StackedProxies(
             [build_model(cfg, vocab).to(device) for _ in range(k)],
-            **HPARAMS, max_grad_norm=MAX_GRAD_NORM, autocast_dtype=amp, compile=compiled, fused=fused,
+            **HPARAMS,
+            max_grad_norm=MAX_GRAD_NORM,
+            autocast_dtype=amp,
+            compile=compiled,
+            fused=fused,
         )
 
         def step(n):
@@ -177,8 +184,10 @@ def run_variant(variant: str, k: int, args, cfg: ModelConfig, vocab: int, device
     """Train `args.warmup` + `args.steps` optimizer steps; time the last `args.steps`."""
     if args.sdpa != "auto" and not variant.startswith("stacked"):
         with sdpa_kernel([SDPA[args.sdpa]]):
-            return {**run_variant(variant, k, argparse.Namespace(**{**vars(args), "sdpa": "auto"}),
-                                  cfg, vocab, device), "variant": f"{variant}[{args.sdpa}]"}
+            return {
+                **run_variant(variant, k, argparse.Namespace(**{**vars(args), "sdpa": "auto"}), cfg, vocab, device),
+                "variant": f"{variant}[{args.sdpa}]",
+            }
     step, micro = make_step(variant, k, args, cfg, vocab, device)
     if args.batch_size % micro:
         raise ValueError(f"--batch-size {args.batch_size} is not a multiple of the micro-batch {micro}")
@@ -193,8 +202,17 @@ def run_variant(variant: str, k: int, args, cfg: ModelConfig, vocab: int, device
             step(n_micro)
     tokens = args.steps * k * args.batch_size * cfg.block_size
     mem = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
-    return dict(variant=variant, k=k, micro=micro, n_micro=n_micro, seconds=t.seconds,
-                warmup_s=warm.seconds, tokens=tokens, tokens_per_s=tokens / t.seconds, peak_mem_gib=mem)
+    return dict(
+        variant=variant,
+        k=k,
+        micro=micro,
+        n_micro=n_micro,
+        seconds=t.seconds,
+        warmup_s=warm.seconds,
+        tokens=tokens,
+        tokens_per_s=tokens / t.seconds,
+        peak_mem_gib=mem,
+    )
 
 
 def profile_variant(variant: str, k: int, args, cfg, vocab, device, path: Path) -> None:
@@ -224,14 +242,27 @@ def main(argv=None) -> None:
     p.add_argument("--stack", type=int, nargs="+", default=[1, 2, 4, 8, 16], help="K values for stacked-*")
     p.add_argument("--compile", action="store_true", help="also run the torch.compile variants")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    p.add_argument("--sdpa", default="auto", choices=["auto", *SDPA],
-                   help="force one SDPA backend for the single-model variants (stacked: flash)")
-    p.add_argument("--coordinate-descent-tuning", action="store_true",
-                   help="torch._inductor.config.coordinate_descent_tuning (slower compile)")
+    p.add_argument(
+        "--sdpa",
+        default="auto",
+        choices=["auto", *SDPA],
+        help="force one SDPA backend for the single-model variants (stacked: flash)",
+    )
+    p.add_argument(
+        "--coordinate-descent-tuning",
+        action="store_true",
+        help="torch._inductor.config.coordinate_descent_tuning (slower compile)",
+    )
     p.add_argument("--gemm-size", type=int, default=8192)
     p.add_argument("--gemm-iters", type=int, default=50)
-    p.add_argument("--profile", nargs=2, action="append", default=[], metavar=("VARIANT", "K"),
-                   help="write a kernel profile of this variant (repeatable)")
+    p.add_argument(
+        "--profile",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("VARIANT", "K"),
+        help="write a kernel profile of this variant (repeatable)",
+    )
     p.add_argument("--out", type=Path, help="folder for results.md / results.json (/ profile.txt)")
     args = p.parse_args(argv)
 
@@ -250,16 +281,18 @@ def main(argv=None) -> None:
     peak = matmul_rate(device, args.gemm_size, args.gemm_iters)
     fpt, fpt_causal = flops_per_token(build_model(cfg, vocab), cfg, cfg.block_size)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    head = (f"device: {name}; torch {torch.__version__}; preset: {'tiny' if args.tiny else args.preset}; "
-            f"measured bf16 matmul ({args.gemm_size}^3, median of {args.gemm_iters}): {peak / 1e12:.1f} TFLOP/s; "
-            f"sdpa {args.sdpa}; coordinate-descent tuning {args.coordinate_descent_tuning}; "
-            f"batch {args.batch_size} x {cfg.block_size} tokens per proxy per step; FLOPs/token {fpt:,} "
-            f"(causal-halved attention: {fpt_causal:,})")
+    head = (
+        f"device: {name}; torch {torch.__version__}; preset: {'tiny' if args.tiny else args.preset}; "
+        f"measured bf16 matmul ({args.gemm_size}^3, median of {args.gemm_iters}): {peak / 1e12:.1f} TFLOP/s; "
+        f"sdpa {args.sdpa}; coordinate-descent tuning {args.coordinate_descent_tuning}; "
+        f"batch {args.batch_size} x {cfg.block_size} tokens per proxy per step; FLOPs/token {fpt:,} "
+        f"(causal-halved attention: {fpt_causal:,})"
+    )
     print(head, flush=True)
 
     rows = []
     for v in variants:
-        for k in (args.stack if v.startswith("stacked") else [1]):
+        for k in args.stack if v.startswith("stacked") else [1]:
             try:
                 r = run_variant(v, k, args, cfg, vocab, device)
             except Exception as e:  # keep the other rows (e.g. a compile failure)
@@ -268,26 +301,38 @@ def main(argv=None) -> None:
             r.update(flops_per_token=fpt, tflops=fpt * r["tokens_per_s"] / 1e12)
             r.update(mfu=fpt * r["tokens_per_s"] / peak, mfu_causal=fpt_causal * r["tokens_per_s"] / peak)
             rows.append(r)
-            print(f"  {v:16s} K={k:<3d} micro={r['micro']:<3d} {r['tokens_per_s']:>14,.0f} tok/s "
-                  f"MFU {100 * r['mfu']:5.1f}%  mem {r['peak_mem_gib']:.1f} GiB  "
-                  f"({r['seconds']:.1f} s timed, {r['warmup_s']:.1f} s warm-up)", flush=True)
+            print(
+                f"  {v:16s} K={k:<3d} micro={r['micro']:<3d} {r['tokens_per_s']:>14,.0f} tok/s "
+                f"MFU {100 * r['mfu']:5.1f}%  mem {r['peak_mem_gib']:.1f} GiB  "
+                f"({r['seconds']:.1f} s timed, {r['warmup_s']:.1f} s warm-up)",
+                flush=True,
+            )
 
-    lines = [head, "",
-             "| variant | K | micro-batch / proxy | tokens/s (all proxies) | FLOPs/token | TFLOP/s | MFU % "
-             "| peak mem GiB | MFU % (causal ½) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        head,
+        "",
+        "| variant | K | micro-batch / proxy | tokens/s (all proxies) | FLOPs/token | TFLOP/s | MFU % "
+        "| peak mem GiB | MFU % (causal ½) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['variant']} | {r['k']} | {r['micro']} | {r['tokens_per_s']:,.0f} | "
-                     f"{r['flops_per_token'] / 1e6:.1f} M | {r['tflops']:.1f} | {100 * r['mfu']:.1f} | "
-                     f"{r['peak_mem_gib']:.1f} | {100 * r['mfu_causal']:.1f} |")
+        lines.append(
+            f"| {r['variant']} | {r['k']} | {r['micro']} | {r['tokens_per_s']:,.0f} | "
+            f"{r['flops_per_token'] / 1e6:.1f} M | {r['tflops']:.1f} | {100 * r['mfu']:.1f} | "
+            f"{r['peak_mem_gib']:.1f} | {100 * r['mfu_causal']:.1f} |"
+        )
     table = "\n".join(lines)
     print("\n" + table)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.md").write_text(table + "\n")
-        (args.out / "results.json").write_text(json.dumps(
-            dict(device=name, torch=torch.__version__, peak_flops=peak, rows=rows, args=vars(args)),
-            default=str, indent=1))
+        (args.out / "results.json").write_text(
+            json.dumps(
+                dict(device=name, torch=torch.__version__, peak_flops=peak, rows=rows, args=vars(args)),
+                default=str,
+                indent=1,
+            )
+        )
     for v, k in args.profile:
         k = int(k)
         path = (args.out or Path(".")) / f"profile_{v}_K{k}.txt"

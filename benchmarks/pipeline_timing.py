@@ -27,7 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run(cmd: list[str], cwd: Path) -> tuple[float, str]:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(cwd / "src"))
+    env = dict(
+        os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(cwd / "src")
+    )
     t = time.perf_counter()
     p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     dt = time.perf_counter() - t
@@ -62,10 +64,18 @@ def main() -> None:
         for o in args.overrides:
             set_param(params, o)
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "b"]):
+        for cmd in (
+            ["git", "init", "-q"],
+            ["git", "add", "-A"],
+            ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "b"],
+        ):
             run(cmd, root)
         rows = []
-        for label, cmd in (("dvc repro (from scratch)", ["dvc", "repro"]), ("dvc repro (no-op)", ["dvc", "repro"]), ("dvc status", ["dvc", "status"])):
+        for label, cmd in (
+            ("dvc repro (from scratch)", ["dvc", "repro"]),
+            ("dvc repro (no-op)", ["dvc", "repro"]),
+            ("dvc status", ["dvc", "status"]),
+        ):
             dt, out = run(cmd, root)
             rows.append((label, dt, len(re.findall(r"Running stage", out))))
         print("| command | wall s | stages run |\n|---|---|---|")

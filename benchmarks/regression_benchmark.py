@@ -20,9 +20,18 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from regmix.config.mixtures import MixtureConfig
-from regmix.mixtures.sampling import sample_candidates
 from regmix.config.regression import RegressionConfig
-from regmix.regression.cv import accuracy, bootstrap_indices, choose, cv_predictions, folds_of, nested_cv, paired_bootstrap, spearman
+from regmix.mixtures.sampling import sample_candidates
+from regmix.regression.cv import (
+    accuracy,
+    bootstrap_indices,
+    choose,
+    cv_predictions,
+    folds_of,
+    nested_cv,
+    paired_bootstrap,
+    spearman,
+)
 from regmix.regression.estimators import make_estimator
 from regmix.regression.fit import BASELINES, read_training_data
 from regmix.simulation.simulate import predict_chunks
@@ -32,12 +41,23 @@ PILE_CC = "metric/the_pile_pile_cc_val_loss"
 # The paper's prior for the simulation: the token distribution of the 17 Pile domains, from
 # sail-sg/regmix `mixture_config/synthesize_mixture.py`.
 PAPER_PRIOR = {
-    "the_pile_arxiv": 0.113285273, "the_pile_freelaw": 0.079608651, "the_pile_nih_exporter": 0.003913491,
-    "the_pile_pubmed_central": 0.185375901, "the_pile_wikipedia_en": 0.051081359, "the_pile_dm_mathematics": 0.015962925,
-    "the_pile_github": 0.101750772, "the_pile_philpapers": 0.003707518, "the_pile_stackexchange": 0.066529351,
-    "the_pile_enron_emails": 0.001750772, "the_pile_gutenberg_pg_19": 0.027085479, "the_pile_pile_cc": 0.236869207,
-    "the_pile_ubuntu_irc": 0.01184346, "the_pile_europarl": 0.007929969, "the_pile_hackernews": 0.008032956,
-    "the_pile_pubmed_abstracts": 0.038825953, "the_pile_uspto_backgrounds": 0.046446962,
+    "the_pile_arxiv": 0.113285273,
+    "the_pile_freelaw": 0.079608651,
+    "the_pile_nih_exporter": 0.003913491,
+    "the_pile_pubmed_central": 0.185375901,
+    "the_pile_wikipedia_en": 0.051081359,
+    "the_pile_dm_mathematics": 0.015962925,
+    "the_pile_github": 0.101750772,
+    "the_pile_philpapers": 0.003707518,
+    "the_pile_stackexchange": 0.066529351,
+    "the_pile_enron_emails": 0.001750772,
+    "the_pile_gutenberg_pg_19": 0.027085479,
+    "the_pile_pile_cc": 0.236869207,
+    "the_pile_ubuntu_irc": 0.01184346,
+    "the_pile_europarl": 0.007929969,
+    "the_pile_hackernews": 0.008032956,
+    "the_pile_pubmed_abstracts": 0.038825953,
+    "the_pile_uspto_backgrounds": 0.046446962,
 }
 
 
@@ -58,7 +78,14 @@ def evaluate_target(data: Path, target: str, config: RegressionConfig, cache: Pa
     preds = cv_predictions(names, X, y, folds, config)
     selectable = {n: preds[n] for n in config.candidates}
     nested, choices = nested_cv(list(config.candidates), X, y, config, selectable, folds)
-    result = {"target": target, "y": y, "preds": preds, "nested": nested, "choices": choices, "chosen": choose(selectable, y)}
+    result = {
+        "target": target,
+        "y": y,
+        "preds": preds,
+        "nested": nested,
+        "choices": choices,
+        "chosen": choose(selectable, y),
+    }
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(pickle.dumps(result))
@@ -92,7 +119,9 @@ def main() -> None:
     args = p.parse_args()
     data = Path(args.data)
     if not (data / "train_mixture_1m.csv").is_file():
-        raise SystemExit(f"paper data not found in {data}: pass --data DIR holding train_mixture_1m.csv and train_pile_loss_1m.csv")
+        raise SystemExit(
+            f"paper data not found in {data}: pass --data DIR holding train_mixture_1m.csv and train_pile_loss_1m.csv"
+        )
     kw = {"candidates": args.candidates} if args.candidates else {}
     config = RegressionConfig(folds=args.folds, inner_folds=args.inner_folds, figures=False, **kw)
     with open(data / "train_pile_loss_1m.csv") as f:
@@ -100,7 +129,9 @@ def main() -> None:
     if args.pile_cc_only:
         targets = [PILE_CC]
     start = time.perf_counter()
-    results = Parallel(n_jobs=args.jobs)(delayed(evaluate_target)(data, t, config, Path(args.cache) if args.cache else None) for t in targets)
+    results = Parallel(n_jobs=args.jobs)(
+        delayed(evaluate_target)(data, t, config, Path(args.cache) if args.cache else None) for t in targets
+    )
     cv_s = time.perf_counter() - start
     by_target = {r["target"]: r for r in results}
     cc = by_target[PILE_CC]
@@ -115,17 +146,34 @@ def main() -> None:
         fit_s, sim_s = time_model(data, model, config, args.n_candidates)
         label = f"chosen (nested CV; final: {model})" if name.startswith("chosen") else name
         rows.append((label, acc, mean, fit_s, sim_s))
-    print(f"\nRegMix regression benchmark: paper's 512 proxies, {args.folds}-fold CV (inner {args.inner_folds}-fold for the choice), "
-          f"{len(targets)} targets, CV took {cv_s:.0f} s\n")
-    print(f"| model | Pile-CC rho (95% CI) | mean rho, {len(targets)} targets | fit s (512 rows) | simulate {args.n_candidates:,} s |")
+    print(
+        f"\nRegMix regression benchmark: paper's 512 proxies, {args.folds}-fold CV (inner {args.inner_folds}-fold "
+        "for the choice), "
+        f"{len(targets)} targets, CV took {cv_s:.0f} s\n"
+    )
+    print(
+        f"| model | Pile-CC rho (95% CI) | mean rho, {len(targets)} targets | fit s (512 rows) | simulate "
+        f"{args.n_candidates:,} s |"
+    )
     print("|---|---|---|---|---|")
     for label, acc, mean, fit_s, sim_s in rows:
-        print(f"| {label} | {100 * acc['cv_spearman']:.2f} ({100 * acc['ci95'][0]:.2f}-{100 * acc['ci95'][1]:.2f}) | {100 * mean:.2f} | {fit_s:.2f} | {sim_s:.1f} |")
+        print(
+            f"| {label} | {100 * acc['cv_spearman']:.2f} ({100 * acc['ci95'][0]:.2f}-{100 * acc['ci95'][1]:.2f}) "
+            f"| {100 * mean:.2f} | {fit_s:.2f} | {sim_s:.1f} |"
+        )
     test = paired_bootstrap(cc["y"], cc["nested"], cc["preds"]["lightgbm"], boot)
-    print(f"\nPile-CC, chosen (nested) minus LightGBM: rho difference {100 * test['rho_difference']:+.2f} "
-          f"(95% CI {100 * test['ci95'][0]:+.2f} to {100 * test['ci95'][1]:+.2f}), one-sided paired bootstrap p = {test['p_value']:.4f}")
+    print(
+        f"\nPile-CC, chosen (nested) minus LightGBM: rho difference {100 * test['rho_difference']:+.2f} "
+        f"(95% CI {100 * test['ci95'][0]:+.2f} to {100 * test['ci95'][1]:+.2f}), one-sided paired bootstrap p = "
+        f"{test['p_value']:.4f}"
+    )
     print("Choices per outer fold (Pile-CC): " + ", ".join(cc["choices"]))
-    print("Final choice per target: " + ", ".join(f"{r['target'].removeprefix('metric/the_pile_').removesuffix('_val_loss')}={r['chosen']}" for r in results))
+    print(
+        "Final choice per target: "
+        + ", ".join(
+            f"{r['target'].removeprefix('metric/the_pile_').removesuffix('_val_loss')}={r['chosen']}" for r in results
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from regmix.files import write_text
 from regmix.formats import loss_column, merge_csvs, read_losses_csv
-from regmix.stage import run_stage
 from regmix.proxy.tracking import SweepTracker
+from regmix.stage import run_stage
 
 
 def main(args, params):
@@ -17,7 +17,14 @@ def main(args, params):
     losses = read_losses_csv(out / "losses.csv", [loss_column(target)])
     tracker = SweepTracker(params, args.tokens)
     best = losses[loss_column(target)]
-    tracker.tracker.log(tracker.parent, metrics=[("proxies", len(losses), 0), ("best_target_loss", best.min(), 0), ("mean_target_loss", best.mean(), 0)])
+    tracker.tracker.log(
+        tracker.parent,
+        metrics=[
+            ("proxies", len(losses), 0),
+            ("best_target_loss", best.min(), 0),
+            ("mean_target_loss", best.mean(), 0),
+        ],
+    )
     tracker.tracker.finish(tracker.parent)
     print(f"{len(losses)} proxies; target loss {best.min():.4f} to {best.max():.4f}")
 

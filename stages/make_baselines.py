@@ -11,7 +11,9 @@ from regmix.token_store import TokenStore
 
 def main(args, params):
     truth = read_json(args.domains_meta).get("true_mixture")
-    names = write_baselines(args.out, TokenStore(args.tokens).prior(), truth, params.baselines.mixtures, params.domains.target)
+    names = write_baselines(
+        args.out, TokenStore(args.tokens).prior(), truth, params.baselines.mixtures, params.domains.target
+    )
     print("baselines:", names)
 
 

@@ -13,8 +13,13 @@ def main(args, params):
     if d.source == "synthetic":
         cfg = dataclasses.replace(d.synthetic, seed=params.seed)
         train, valid = synthetic.generate(cfg, d.target)
-        meta = {"source": "synthetic", "train_domains": list(train), "eval_domains": sorted(valid),
-                "target": d.target, "true_mixture": cfg.true_mixture}
+        meta = {
+            "source": "synthetic",
+            "train_domains": list(train),
+            "eval_domains": sorted(valid),
+            "target": d.target,
+            "true_mixture": cfg.true_mixture,
+        }
         write_layout(args.out, train, valid, meta)
     elif d.source == "local":
         local.copy_local(d.path, args.out, d.target, d.prefix)

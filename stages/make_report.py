@@ -24,17 +24,46 @@ def main(args, params):
     proxy_mixtures = list(mixture_rows(read_mixtures_csv(Path(args.mixtures) / "mixtures.csv", domains)).values())
     report_figures.mixture_distributions(out_figures / "proxy_mixtures.png", proxy_mixtures, store.prior())
     curves = pd.read_csv(Path(args.proxies) / "curves.csv")
-    report_figures.proxy_curves(out_figures / "proxy_curves.png", {i: list(zip(g["step"], g[target])) for i, g in curves.groupby("index")}, target)
-    figures = {p.name: p for d in (Path(args.regression), Path(args.simulation)) for p in sorted(d.glob("figures/*.png"))}
-    tables = {"ols": pd.read_csv(Path(args.regression) / "ols.csv"), "interactions": pd.read_csv(Path(args.regression) / "interactions.csv"),
-              "band": pd.read_csv(Path(args.simulation) / "band.csv")}
+    report_figures.proxy_curves(
+        out_figures / "proxy_curves.png",
+        {i: list(zip(g["step"], g[target], strict=True)) for i, g in curves.groupby("index")},
+        target,
+    )
+    figures = {
+        p.name: p for d in (Path(args.regression), Path(args.simulation)) for p in sorted(d.glob("figures/*.png"))
+    }
+    tables = {
+        "ols": pd.read_csv(Path(args.regression) / "ols.csv"),
+        "interactions": pd.read_csv(Path(args.regression) / "interactions.csv"),
+        "band": pd.read_csv(Path(args.simulation) / "band.csv"),
+    }
     n_proxies = len(pd.read_csv(Path(args.proxies) / "losses.csv"))
-    metrics = write_report(args.out, fit, pd.read_csv(Path(args.regression) / "cv_predictions.csv"), mixtures, large, target, n_proxies, truth, figures, tables)
+    metrics = write_report(
+        args.out,
+        fit,
+        pd.read_csv(Path(args.regression) / "cv_predictions.csv"),
+        mixtures,
+        large,
+        target,
+        n_proxies,
+        truth,
+        figures,
+        tables,
+    )
     print({name: round(v, 4) for name, v in metrics["large_target_loss"].items()})
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("--proxies", "--mixtures", "--regression", "--simulation", "--large", "--tokens", "--domains-meta", "--out"):
+    for name in (
+        "--proxies",
+        "--mixtures",
+        "--regression",
+        "--simulation",
+        "--large",
+        "--tokens",
+        "--domains-meta",
+        "--out",
+    ):
         parser.add_argument(name, required=True)
     run_stage(main, parser)

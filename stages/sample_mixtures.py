@@ -19,7 +19,9 @@ def main(args, params):
     out, size, domains = Path(args.out), params.sweep.shard_size, store.train_domains
     write_mixtures_csv(out / "mixtures.csv", mixtures, domains)
     for shard in params.sweep.shards:
-        write_mixtures_csv(out / f"shard-{shard}.csv", mixtures[shard * size : (shard + 1) * size], domains, shard * size + 1)
+        write_mixtures_csv(
+            out / f"shard-{shard}.csv", mixtures[shard * size : (shard + 1) * size], domains, shard * size + 1
+        )
     print(f"{len(mixtures)} mixtures in {len(params.sweep.shards)} shards of {size}")
 
 

@@ -38,26 +38,60 @@ def run(fabric, args, params):
     check_usage(mixture, store.counts["train"], cfg.tokens, params.mixtures.max_epochs, args.mixture)
     torch.set_num_threads(params.large.threads)
     bar = tqdm(desc=f"large model ({args.name})", unit="step", disable=not rank0)
-    model, result = train(model_cfg, cfg, mixture, store, store.eval_domains, fabric,
-                          on_step=lambda step, total: (setattr(bar, "total", total), bar.update()))
+    model, result = train(
+        model_cfg,
+        cfg,
+        mixture,
+        store,
+        store.eval_domains,
+        fabric,
+        on_step=lambda step, total: (setattr(bar, "total", total), bar.update()),
+    )
     bar.close()
     # the checkpoint appears whole or not at all; saving is collective (FSDP gathers), rank 0 writes
     with atomic_path(args.out) if rank0 else contextlib.nullcontext(Path(args.out)) as out:
-        save_litgpt_checkpoint(fabric, model, model_cfg, store.vocab_size, store.root / "tokenizer.json", out, f"regmix-large-{args.name}",
-                               params.tokenizer.eos_token)
+        save_litgpt_checkpoint(
+            fabric,
+            model,
+            model_cfg,
+            store.vocab_size,
+            store.root / "tokenizer.json",
+            out,
+            f"regmix-large-{args.name}",
+            params.tokenizer.eos_token,
+        )
         if rank0:
             write_text(out / "curves.csv", curves_csv({0: result.as_dict()}, store.eval_domains))
-            write_json(out / "metrics.json", {"name": args.name, "mixture": mixture, "val_loss": result.final, "train_loss": result.train_loss,
-                                              "tokens": result.tokens_seen, "seconds": round(result.seconds, 1),
-                                              "fabric": {**dataclasses.asdict(params.large.fabric), "world_size": fabric.world_size}})
+            write_json(
+                out / "metrics.json",
+                {
+                    "name": args.name,
+                    "mixture": mixture,
+                    "val_loss": result.final,
+                    "train_loss": result.train_loss,
+                    "tokens": result.tokens_seen,
+                    "seconds": round(result.seconds, 1),
+                    "fabric": {**dataclasses.asdict(params.large.fabric), "world_size": fabric.world_size},
+                },
+            )
     if not rank0:
         return
 
     tracker = Tracker(tracking_uri(params.mlflow.tracking_uri), params.mlflow.experiment)
-    key = key_of([args.name, mixture, dataclasses.asdict(cfg), dataclasses.asdict(model_cfg), os.environ.get("DVC_EXP_NAME", "")])
+    key = key_of(
+        [args.name, mixture, dataclasses.asdict(cfg), dataclasses.asdict(model_cfg), os.environ.get("DVC_EXP_NAME", "")]
+    )
     run_id, _ = tracker.find_or_create(f"large-{args.name}", key, {**run_tags(), "regmix.kind": "large"})
-    tracker.log(run_id, params={"mixture_name": args.name, "weight": mixture, "model": dataclasses.asdict(model_cfg), "train": dataclasses.asdict(cfg)},
-                metrics=result_metrics(result.as_dict()))
+    tracker.log(
+        run_id,
+        params={
+            "mixture_name": args.name,
+            "weight": mixture,
+            "model": dataclasses.asdict(model_cfg),
+            "train": dataclasses.asdict(cfg),
+        },
+        metrics=result_metrics(result.as_dict()),
+    )
     tracker.finish(run_id)
     print(f"{args.name}: target loss {result.final[params.domains.target]:.4f}")
 

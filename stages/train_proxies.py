@@ -4,12 +4,12 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from regmix.formats import curves_csv, losses_csv, mixture_rows, read_mixtures_csv
 from regmix.files import write_text
-from regmix.stage import run_stage
+from regmix.formats import curves_csv, losses_csv, mixture_rows, read_mixtures_csv
 from regmix.proxy.jobs import ProxyJob
 from regmix.proxy.sweep import run_sweep
 from regmix.proxy.tracking import SweepTracker
+from regmix.stage import run_stage
 from regmix.token_store import TokenStore
 
 
@@ -17,8 +17,10 @@ def main(args, params):
     store = TokenStore(args.tokens)
     mixtures = mixture_rows(read_mixtures_csv(args.mixtures, store.train_domains))
     train_cfg = dataclasses.replace(params.proxy.train, seed=params.seed)
-    jobs = [ProxyJob(i, m, args.tokens, params.proxy.model, train_cfg, tuple(store.eval_domains), params.sweep.threads)
-            for i, m in mixtures.items()]
+    jobs = [
+        ProxyJob(i, m, args.tokens, params.proxy.model, train_cfg, tuple(store.eval_domains), params.sweep.threads)
+        for i, m in mixtures.items()
+    ]
     tracker = SweepTracker(params, args.tokens)
     results = run_sweep(jobs, args.cache, params.sweep, tracker.log_proxy)  # sweep.executor: local or ray
     write_text(Path(args.out) / "losses.csv", losses_csv(results, store.eval_domains))

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from regmix.layout import scan_layout, write_layout
-from regmix.config.data import SyntheticConfig, SyntheticDomain
+from regmix.config.data import SyntheticConfig, SyntheticDomain, TokenizerConfig
 from regmix.data.synthetic import generate
-from regmix.config.data import TokenizerConfig
+from regmix.layout import scan_layout, write_layout
 from regmix.tokenization.encode import tokenize_layout
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO
 
 from regmix.cli import main
@@ -37,8 +36,14 @@ def project(tmp_path_factory):
     write_mixture_yaml(folder / "prior.yaml", {d: 1 / 3 for d in DOMAINS})
     params = {
         "mixtures": {"temperature": 1.0},
-        "regression": {"candidates": ["linear", "loglinear"], "folds": 3, "inner_folds": 2, "n_bootstrap": 100, "figures": False,
-                       "lightgbm": {"n_estimators": 20, "min_child_samples": 5}},
+        "regression": {
+            "candidates": ["linear", "loglinear"],
+            "folds": 3,
+            "inner_folds": 2,
+            "n_bootstrap": 100,
+            "figures": False,
+            "lightgbm": {"n_estimators": 20, "min_child_samples": 5},
+        },
         "simulation": {"n_candidates": 5000, "top_k": 20, "n_bootstrap": 2, "bootstrap_candidates": 2000},
     }
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
@@ -47,15 +52,60 @@ def project(tmp_path_factory):
 
 def test_fit_predict_simulate(project, tmp_path, capsys):
     p = project
-    assert main(["fit", "--mixtures", str(p / "m.csv"), "--losses", str(p / "l.csv"), "--target", "metric/wiki_val_loss",
-                 "--out", str(tmp_path / "model"), "--params", str(p / "params.yaml")]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--mixtures",
+                str(p / "m.csv"),
+                "--losses",
+                str(p / "l.csv"),
+                "--target",
+                "metric/wiki_val_loss",
+                "--out",
+                str(tmp_path / "model"),
+                "--params",
+                str(p / "params.yaml"),
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "model" / "fit_report.json").read_text())
     assert report["folds"] == 3 and report["chosen"] in ("linear", "loglinear")
-    assert main(["predict", "--model", str(tmp_path / "model"), "--mixtures", str(p / "m.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(tmp_path / "model"),
+                "--mixtures",
+                str(p / "m.csv"),
+                "--out",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 0
+    )
     pred = pd.read_csv(tmp_path / "p.csv")
     assert list(pred.columns) == ["index", "prediction"] and len(pred) == 24
-    assert main(["simulate", "--model", str(tmp_path / "model"), "--prior", str(p / "prior.yaml"), "--out", str(tmp_path / "sim"),
-                 "--params", str(p / "params.yaml"), "--n-bootstrap", "0"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--model",
+                str(tmp_path / "model"),
+                "--prior",
+                str(p / "prior.yaml"),
+                "--out",
+                str(tmp_path / "sim"),
+                "--params",
+                str(p / "params.yaml"),
+                "--n-bootstrap",
+                "0",
+            ]
+        )
+        == 0
+    )
     doc = yaml.safe_load((tmp_path / "sim" / "optimal_mixture.yaml").read_text())
     assert set(doc["train"]) == {f"train_{d}" for d in DOMAINS} and doc["valid"] == {"valid_wiki": 1.0}
     assert json.loads((tmp_path / "sim" / "simulation.json").read_text())["n_candidates"] == 5000
@@ -63,21 +113,83 @@ def test_fit_predict_simulate(project, tmp_path, capsys):
 
 
 def test_fit_all_targets(project, tmp_path):
-    assert main(["fit", "--mixtures", str(project / "m.csv"), "--losses", str(project / "l.csv"), "--target", "all",
-                 "--out", str(tmp_path), "--params", str(project / "params.yaml"), "--candidates", "linear"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--mixtures",
+                str(project / "m.csv"),
+                "--losses",
+                str(project / "l.csv"),
+                "--target",
+                "all",
+                "--out",
+                str(tmp_path),
+                "--params",
+                str(project / "params.yaml"),
+                "--candidates",
+                "linear",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metric__code_val_loss", "metric__wiki_val_loss"]
 
 
 def test_errors_exit_2_with_a_clear_message(project, tmp_path, capsys):
     p = project
-    assert main(["fit", "--mixtures", str(p / "m.csv"), "--losses", str(p / "l.csv"), "--target", "metric/nope", "--out", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "fit",
+                "--mixtures",
+                str(p / "m.csv"),
+                "--losses",
+                str(p / "l.csv"),
+                "--target",
+                "metric/nope",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "metric/nope" in err and "metric/wiki_val_loss" in err
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"regression": {"foldz": 3}}))
-    assert main(["fit", "--mixtures", str(p / "m.csv"), "--losses", str(p / "l.csv"), "--target", "metric/wiki_val_loss",
-                 "--out", str(tmp_path), "--params", str(tmp_path / "bad.yaml")]) == 2
+    assert (
+        main(
+            [
+                "fit",
+                "--mixtures",
+                str(p / "m.csv"),
+                "--losses",
+                str(p / "l.csv"),
+                "--target",
+                "metric/wiki_val_loss",
+                "--out",
+                str(tmp_path),
+                "--params",
+                str(tmp_path / "bad.yaml"),
+            ]
+        )
+        == 2
+    )
     assert "regression.foldz" in capsys.readouterr().err
-    assert main(["predict", "--model", str(tmp_path / "none"), "--mixtures", str(p / "m.csv"), "--out", str(tmp_path / "p.csv")]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(tmp_path / "none"),
+                "--mixtures",
+                str(p / "m.csv"),
+                "--out",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 2
+    )
     assert "regmix fit" in capsys.readouterr().err
 
 
@@ -93,5 +205,18 @@ def test_profile_subcommand_prints_dvc_set_params(tmp_path):
 
     (tmp_path / "tokenizer.json").write_text("{}")
     (tmp_path / "data").mkdir()
-    assert main(["profile", "paper", "--data", str(tmp_path / "data"), "--tokenizer", str(tmp_path / "tokenizer.json"),
-                 "--params", str(REPO / "params.yaml")]) == 0
+    assert (
+        main(
+            [
+                "profile",
+                "paper",
+                "--data",
+                str(tmp_path / "data"),
+                "--tokenizer",
+                str(tmp_path / "tokenizer.json"),
+                "--params",
+                str(REPO / "params.yaml"),
+            ]
+        )
+        == 0
+    )

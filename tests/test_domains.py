@@ -1,16 +1,14 @@
 import json
 
 import pytest
+from conftest import tiny_synthetic
 
-from regmix.config.data import HFSource
+from regmix.config.data import HFSource, SyntheticConfig
 from regmix.data.hf import load_hf
 from regmix.data.local import copy_local
-from regmix.layout import domain_name, read_texts, scan_layout, validate_layout
-from regmix.errors import InputError
-from regmix.config.data import SyntheticConfig
 from regmix.data.synthetic import generate
-
-from conftest import tiny_synthetic
+from regmix.errors import InputError
+from regmix.layout import domain_name, read_texts, scan_layout, validate_layout
 
 
 def test_synthetic_is_deterministic_and_has_the_target():
@@ -85,7 +83,9 @@ def test_bad_file_name_and_missing_valid(tmp_path):
 def test_copy_local(tmp_path, layout_dir):
     meta = copy_local(layout_dir, tmp_path / "out", "target")
     assert meta["train_domains"] == ["alpha", "beta", "gamma"]
-    assert (tmp_path / "out" / "train" / "alpha-0.jsonl").read_text() == (layout_dir / "train" / "alpha-0.jsonl").read_text()
+    assert (tmp_path / "out" / "train" / "alpha-0.jsonl").read_text() == (
+        layout_dir / "train" / "alpha-0.jsonl"
+    ).read_text()
     with pytest.raises(InputError, match="domains.target"):
         copy_local(layout_dir, tmp_path / "out2", "nope")
 
@@ -94,13 +94,18 @@ def test_hf_dataset_from_a_local_directory(tmp_path):
     """A real `datasets.load_dataset` call on a small local dataset (no hub access here)."""
     src = tmp_path / "hf"
     src.mkdir()
-    rows = {"train": [("Pile-CC", "web text"), ("ArXiv", "a paper"), ("Pile-CC", "more web")], "validation": [("Pile-CC", "v web"), ("ArXiv", "v paper")]}
+    rows = {
+        "train": [("Pile-CC", "web text"), ("ArXiv", "a paper"), ("Pile-CC", "more web")],
+        "validation": [("Pile-CC", "v web"), ("ArXiv", "v paper")],
+    }
     for split, items in rows.items():
         with open(src / f"{split}.jsonl", "w") as f:
             for dom, text in items:
                 f.write(json.dumps({"text": text, "meta": {"pile_set_name": dom}}) + "\n")
     # the "json" builder with data_files loads local JSONL; the same code takes a hub name as path
-    cfg = HFSource(path="json", data_files={s: str(src / f"{s}.jsonl") for s in rows}, domain_field="meta.pile_set_name")
+    cfg = HFSource(
+        path="json", data_files={s: str(src / f"{s}.jsonl") for s in rows}, domain_field="meta.pile_set_name"
+    )
     meta = load_hf(cfg, tmp_path / "out", "pile_cc")
     assert meta["train_domains"] == ["arxiv", "pile_cc"]
     layout = scan_layout(tmp_path / "out")

@@ -10,18 +10,26 @@ import sys
 import pytest
 import torch
 import yaml
-
 from conftest import REPO
-from regmix.training.checkpoint import save_litgpt_checkpoint
+
+from regmix.config.training import FabricConfig, ModelConfig, TrainConfig
 from regmix.errors import InputError
 from regmix.formats import write_mixture_yaml
-from regmix.config.training import ModelConfig
 from regmix.token_store import TokenStore
-from regmix.config.training import FabricConfig, TrainConfig
+from regmix.training.checkpoint import save_litgpt_checkpoint
 from regmix.training.loop import build_fabric, train
 
 TINY = ModelConfig(n_layer=1, n_head=2, n_embd=32, intermediate_size=64, block_size=32)
-CFG = TrainConfig(tokens=32 * 8 * 12, batch_size=8, lr=3e-3, warmup_steps=2, eval_every=6, eval_tokens=256, log_every=2, schedule="cosine")
+CFG = TrainConfig(
+    tokens=32 * 8 * 12,
+    batch_size=8,
+    lr=3e-3,
+    warmup_steps=2,
+    eval_every=6,
+    eval_tokens=256,
+    log_every=2,
+    schedule="cosine",
+)
 MIX = {"alpha": 0.5, "beta": 0.3, "gamma": 0.2}
 RTOL = 1e-4  # DDP against one process: same data and gradients, only the float summation order differs
 
@@ -29,10 +37,12 @@ RTOL = 1e-4  # DDP against one process: same data and gradients, only the float 
 def test_gradient_accumulation_matches_one_big_batch(tokens_dir):
     store = TokenStore(tokens_dir)
     _, whole = train(TINY, CFG, MIX, store, store.eval_domains)
-    _, accumulated = train(TINY, dataclasses.replace(CFG, micro_batch_size=2), MIX, store, store.eval_domains)  # 4 micro-steps
-    for (s1, a), (s2, b) in zip(whole.val_loss, accumulated.val_loss):
+    _, accumulated = train(
+        TINY, dataclasses.replace(CFG, micro_batch_size=2), MIX, store, store.eval_domains
+    )  # 4 micro-steps
+    for (s1, a), (s2, b) in zip(whole.val_loss, accumulated.val_loss, strict=True):
         assert s1 == s2 and a == pytest.approx(b, rel=RTOL)
-    for (_, a), (_, b) in zip(whole.train_loss, accumulated.train_loss):
+    for (_, a), (_, b) in zip(whole.train_loss, accumulated.train_loss, strict=True):
         assert a == pytest.approx(b, rel=RTOL)
     with pytest.raises(InputError, match="micro_batch_size"):
         dataclasses.replace(CFG, micro_batch_size=3).accumulation(1)  # 8 rows are not a multiple of 3
@@ -45,7 +55,9 @@ def test_gradient_accumulation_matches_one_big_batch(tokens_dir):
 def test_fabric_settings():
     assert FabricConfig().strategy_object() == "auto"
     fsdp = FabricConfig(accelerator="cuda", devices=8, strategy="fsdp").strategy_object()
-    assert type(fsdp).__name__ == "FSDPStrategy" and fsdp._state_dict_type == "full"  # one lit_model.pth, litgpt's format
+    assert (
+        type(fsdp).__name__ == "FSDPStrategy" and fsdp._state_dict_type == "full"
+    )  # one lit_model.pth, litgpt's format
     with pytest.raises(InputError, match="fsdp.*GPU"):
         FabricConfig(strategy="fsdp")  # torch's FSDP has no CPU backend
     with pytest.raises(InputError, match="strategy"):
@@ -59,16 +71,37 @@ def ddp_run(tokens_dir, tmp_path_factory):
     write_mixture_yaml(root / "mix.yaml", MIX, "target")
     params = {
         "seed": 0,
-        "large": {"model": dataclasses.asdict(TINY), "train": dataclasses.asdict(CFG), "threads": 1,
-                  "fabric": {"accelerator": "cpu", "devices": 2, "strategy": "ddp"}},
+        "large": {
+            "model": dataclasses.asdict(TINY),
+            "train": dataclasses.asdict(CFG),
+            "threads": 1,
+            "fabric": {"accelerator": "cpu", "devices": 2, "strategy": "ddp"},
+        },
         "mlflow": {"tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "experiment": "test"},
     }
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "REGMIX_PARAMS": str(root / "params.yaml"), "PYTHONPATH": str(REPO / "src")}
     env.pop("MLFLOW_TRACKING_URI", None)
     out = root / "large"
-    proc = subprocess.run([sys.executable, str(REPO / "stages" / "train_large.py"), "--name", "ddp", "--mixture", str(root / "mix.yaml"),
-                           "--tokens", str(tokens_dir), "--out", str(out)], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "stages" / "train_large.py"),
+            "--name",
+            "ddp",
+            "--mixture",
+            str(root / "mix.yaml"),
+            "--tokens",
+            str(tokens_dir),
+            "--out",
+            str(out),
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return root, out
 
@@ -82,7 +115,7 @@ def test_ddp_on_two_processes_equals_one_process(tokens_dir, ddp_run):
     for domain, loss in one.final.items():
         assert metrics["val_loss"][domain] == pytest.approx(loss, rel=RTOL)
     assert [s for s, _ in metrics["train_loss"]] == [s for s, _ in one.train_loss]
-    for (_, a), (_, b) in zip(metrics["train_loss"], one.train_loss):
+    for (_, a), (_, b) in zip(metrics["train_loss"], one.train_loss, strict=True):
         assert a == pytest.approx(b, rel=RTOL)
     # only rank 0 wrote outputs and logged: one MLflow run, no stray directories
     from mlflow.tracking import MlflowClient
@@ -92,13 +125,22 @@ def test_ddp_on_two_processes_equals_one_process(tokens_dir, ddp_run):
     assert [r.info.run_name for r in runs] == ["large-ddp"]
     assert runs[0].data.metrics["final_val_loss/target"] == metrics["val_loss"]["target"]
     assert sorted(p.name for p in root.iterdir()) == ["large", "mix.yaml", "mlflow.db", "params.yaml"]
-    assert sorted(p.name for p in out.iterdir()) == ["curves.csv", "lit_model.pth", "metrics.json", "model_config.yaml", "tokenizer.json", "tokenizer_config.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "curves.csv",
+        "lit_model.pth",
+        "metrics.json",
+        "model_config.yaml",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ]
 
 
 def test_litgpt_converts_the_checkpoint(ddp_run, tmp_path):
     _, ckpt = ddp_run
     litgpt = os.path.join(os.path.dirname(sys.executable), "litgpt")
-    proc = subprocess.run([litgpt, "convert_from_litgpt", str(ckpt), str(tmp_path / "hf")], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [litgpt, "convert_from_litgpt", str(ckpt), str(tmp_path / "hf")], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     hf = torch.load(tmp_path / "hf" / "model.pth")
     lit = torch.load(ckpt / "lit_model.pth")["model"]
@@ -123,7 +165,12 @@ def test_litgpt_generates_from_the_checkpoint(ddp_run):
     assert out.shape == (len(prompt) + 12,) and torch.equal(out[: len(prompt)], prompt)
     assert isinstance(tokenizer.decode(out), str)
     litgpt = os.path.join(os.path.dirname(sys.executable), "litgpt")  # and litgpt's own command
-    proc = subprocess.run([litgpt, "generate", str(ckpt), "--prompt", "the", "--max_new_tokens", "5"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [litgpt, "generate", str(ckpt), "--prompt", "the", "--max_new_tokens", "5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0 and proc.stdout.splitlines()[-1].startswith("the"), proc.stderr[-3000:]
 
 
@@ -133,6 +180,8 @@ def test_fsdp_on_one_gpu_writes_a_litgpt_checkpoint(tokens_dir, tmp_path):
     fabric.launch()
     store = TokenStore(tokens_dir)
     model, result = train(TINY, CFG, MIX, store, store.eval_domains, fabric)
-    save_litgpt_checkpoint(fabric, model, TINY, store.vocab_size, tokens_dir / "tokenizer.json", tmp_path / "ckpt", "fsdp")
+    save_litgpt_checkpoint(
+        fabric, model, TINY, store.vocab_size, tokens_dir / "tokenizer.json", tmp_path / "ckpt", "fsdp"
+    )
     state = torch.load(tmp_path / "ckpt" / "lit_model.pth")["model"]
     assert "transformer.wte.weight" in state and torch.isfinite(torch.tensor(result.final["target"]))

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from regmix.errors import InputError
 from regmix.config.mixtures import MixtureConfig
+from regmix.errors import InputError
 from regmix.formats import mixture_rows, read_mixture_yaml, read_mixtures_csv, write_mixture_yaml, write_mixtures_csv
 from regmix.mixtures.sampling import check_caps_feasible, check_usage, sample_candidates, sample_mixtures, usage_caps
 

@@ -18,20 +18,36 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import PAPER_DATA, REPO
-from regmix.errors import InputError
-from regmix.formats import read_mixture_yaml, read_mixtures_csv
-from regmix.config.training import PAPER_PRESETS
-from regmix.training.model import paper_config
-from regmix.config.params import Params, build
-from regmix.profiles import compose, compose_params, hydra_value, main, set_args
-from regmix.tokenization.tokenizer import train_bpe
 from test_pipeline import _dvc, _ran, _run
 
-PILE = ["arxiv", "freelaw", "nih_exporter", "pubmed_central", "wikipedia_en", "dm_mathematics", "github", "philpapers",
-        "stackexchange", "enron_emails", "gutenberg_pg_19", "pile_cc", "ubuntu_irc", "europarl", "hackernews",
-        "pubmed_abstracts", "uspto_backgrounds"]
+from regmix.config.params import Params, build
+from regmix.config.training import PAPER_PRESETS
+from regmix.errors import InputError
+from regmix.formats import read_mixture_yaml, read_mixtures_csv
+from regmix.profiles import compose, compose_params, hydra_value, main, set_args
+from regmix.tokenization.tokenizer import train_bpe
+from regmix.training.model import paper_config
+
+PILE = [
+    "arxiv",
+    "freelaw",
+    "nih_exporter",
+    "pubmed_central",
+    "wikipedia_en",
+    "dm_mathematics",
+    "github",
+    "philpapers",
+    "stackexchange",
+    "enron_emails",
+    "gutenberg_pg_19",
+    "pile_cc",
+    "ubuntu_irc",
+    "europarl",
+    "hackernews",
+    "pubmed_abstracts",
+    "uspto_backgrounds",
+]
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 
 
@@ -43,10 +59,16 @@ def _params() -> dict:
 
 
 def test_paper_profile_has_the_papers_settings():
-    doc, _ = compose_params(_params(), ["paper"], {"domains.path": "/data/regmix-data", "tokenizer.path": "/data/tokenizer.json"})
+    doc, _ = compose_params(
+        _params(), ["paper"], {"domains.path": "/data/regmix-data", "tokenizer.path": "/data/tokenizer.json"}
+    )
     params = build(Params, doc)
     assert set(compose(["paper"])[1]) == {"domains.path", "tokenizer.path"}
-    assert params.domains.source == "local" and params.domains.target == "the_pile_pile_cc" and params.domains.prefix == "the_pile_"
+    assert (
+        params.domains.source == "local"
+        and params.domains.target == "the_pile_pile_cc"
+        and params.domains.prefix == "the_pile_"
+    )
     assert params.sweep.n_proxies == 512
     assert params.proxy.model == PAPER_PRESETS["regmix-1m"] and params.large.model == PAPER_PRESETS["regmix-1b"]
     p, l = params.proxy.train, params.large.train
@@ -55,7 +77,12 @@ def test_paper_profile_has_the_papers_settings():
     m = params.mixtures
     assert (m.temperature, m.min_strength, m.max_strength, m.max_epochs, m.min_weight) == (0.5, 0.1, 5.0, 15.0, 2e-4)
     assert sorted(m.prior) == sorted("the_pile_" + d for d in PILE) and abs(sum(m.prior.values()) - 1) < 1e-6
-    assert set(params.large.runs) == {"regmix", "human", "pile_cc_only", "doremi"}  # the defaults' runs are replaced, not merged
+    assert set(params.large.runs) == {
+        "regmix",
+        "human",
+        "pile_cc_only",
+        "doremi",
+    }  # the defaults' runs are replaced, not merged
     assert set(params.baselines.mixtures) == {"human", "pile_cc_only", "doremi"}
 
 
@@ -96,7 +123,15 @@ def test_profile_command_prints_arguments_or_applies(tmp_path, capsys):
     shutil.copy(REPO / "params.yaml", params)
     (tmp_path / "data").mkdir()
     (tmp_path / "tok.json").write_text("{}")
-    common = ["paper", "--data", str(tmp_path / "data"), "--tokenizer", str(tmp_path / "tok.json"), "--params", str(params)]
+    common = [
+        "paper",
+        "--data",
+        str(tmp_path / "data"),
+        "--tokenizer",
+        str(tmp_path / "tok.json"),
+        "--params",
+        str(params),
+    ]
     assert main(common) == 0
     printed = capsys.readouterr().out.split()
     assert f"++domains.path='{tmp_path / 'data'}'" in printed and "++domains.target='the_pile_pile_cc'" in printed
@@ -118,7 +153,9 @@ def write_pile_tree(root: Path, seed: int = 0) -> dict[str, list[str]]:
     for n, domain in enumerate(PILE):
         own = [f"{domain[:4]}{i}" for i in range(25)]
         n_train = 16 if domain == "pile_cc" else 8
-        docs = [" ".join(rng.choice(own if rng.random() < 0.6 else shared) for _ in range(40)) for _ in range(n_train + 4)]
+        docs = [
+            " ".join(rng.choice(own if rng.random() < 0.6 else shared) for _ in range(40)) for _ in range(n_train + 4)
+        ]
         texts[domain] = docs
         for split, part, k in (("train", docs[:n_train], 7 + n), ("valid", docs[n_train:], 0)):
             (root / split).mkdir(parents=True, exist_ok=True)
@@ -131,7 +168,9 @@ def write_pile_tree(root: Path, seed: int = 0) -> dict[str, list[str]]:
 def paper_project(tmp_path_factory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("paper")
     texts = write_pile_tree(tmp / "regmix-data")
-    train_bpe((t for docs in texts.values() for t in docs), 300).save(str(tmp / "tokenizer.json"))  # stands in for GPT-NeoX's
+    train_bpe((t for docs in texts.values() for t in docs), 300).save(
+        str(tmp / "tokenizer.json")
+    )  # stands in for GPT-NeoX's
     root = tmp / "project"
     root.mkdir()
     for name in ("dvc.yaml", "params.yaml", "profiles", "stages", "src", ".dvc", ".gitignore", "pyproject.toml"):
@@ -143,12 +182,36 @@ def paper_project(tmp_path_factory) -> dict[str, Path]:
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], GIT + ["commit", "-qm", "init"]):
         _run(cmd, root)
     # the switch, exactly as the README gives it (plus `tiny`)
-    args = _run([sys.executable, "-m", "regmix.profiles", "paper", "tiny", "--data", str(tmp / "regmix-data"),
-                 "--tokenizer", str(tmp / "tokenizer.json")], root).split()
+    args = _run(
+        [
+            sys.executable,
+            "-m",
+            "regmix.profiles",
+            "paper",
+            "tiny",
+            "--data",
+            str(tmp / "regmix-data"),
+            "--tokenizer",
+            str(tmp / "tokenizer.json"),
+        ],
+        root,
+    ).split()
     # (to stay quick, one baseline is not trained; its mixture file is still written and checked)
     out = _run(_dvc("exp", "run", "-n", "paper-tiny", *args, "-S", "~large.runs.human"), root)
-    assert {"domains", "tokenize", "mixtures", "proxies@0", "collect", "regression", "simulation", "baselines",
-            "large@regmix", "large@pile_cc_only", "large@doremi", "report"} == _ran(out), out
+    assert {
+        "domains",
+        "tokenize",
+        "mixtures",
+        "proxies@0",
+        "collect",
+        "regression",
+        "simulation",
+        "baselines",
+        "large@regmix",
+        "large@pile_cc_only",
+        "large@doremi",
+        "report",
+    } == _ran(out), out
     _run(["git", "add", "-A"], root)
     _run(GIT + ["commit", "-qm", "paper profile, tiny"], root)
     return {"root": root, "tmp": tmp}
@@ -176,7 +239,10 @@ def test_paper_profile_pipeline_writes_the_papers_formats(paper_project):
     assert optimal["valid"] == {"valid_the_pile_pile_cc": 1.0} and len(optimal["train"]) == 17
     # the paper's baselines, normalized; the human mixture keeps the paper's proportions
     human = read_mixture_yaml(root / "models/baselines/human.yaml", domains)
-    assert abs(sum(human.values()) - 1) < 1e-9 and abs(human["the_pile_arxiv"] / human["the_pile_pile_cc"] - 0.1052 / 0.1121) < 1e-9
+    assert (
+        abs(sum(human.values()) - 1) < 1e-9
+        and abs(human["the_pile_arxiv"] / human["the_pile_pile_cc"] - 0.1052 / 0.1121) < 1e-9
+    )
     assert read_mixture_yaml(root / "models/baselines/pile_cc_only.yaml", domains)["the_pile_pile_cc"] == 1.0
     doremi = read_mixture_yaml(root / "models/baselines/doremi.yaml", domains)
     assert abs(sum(doremi.values()) - 1) < 1e-9 and doremi["the_pile_pile_cc"] > 0.6

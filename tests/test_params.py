@@ -1,9 +1,9 @@
 import pytest
 import yaml
-
-from regmix.errors import InputError
-from regmix.config.params import load_params
 from conftest import REPO
+
+from regmix.config.params import load_params
+from regmix.errors import InputError
 
 
 def _write(tmp_path, mutate):
@@ -25,12 +25,21 @@ def test_repo_params_load():
     "mutate, expected",
     [
         (lambda d: d["proxy"]["train"].update(lr="fast"), r"field proxy.train.lr: value 'fast' is not of type float"),
-        (lambda d: d["proxy"]["train"].update(precision="fp8"), r"field proxy.train.precision: value 'fp8' is not supported"),
+        (
+            lambda d: d["proxy"]["train"].update(precision="fp8"),
+            r"field proxy.train.precision: value 'fp8' is not supported",
+        ),
         (lambda d: d["proxy"]["model"].update(n_layers=2), r"field proxy.model.n_layers: unknown field"),
         (lambda d: d["sweep"].update(shards=[0, 2]), r"field sweep.shards: value \[0, 2\]"),
         (lambda d: d["domains"].update(source="s3"), r"field domains.source: value 's3'"),
-        (lambda d: d["domains"]["synthetic"]["target_weights"].update(nope=0.1), r"field domains.synthetic.target_weights.nope"),
-        (lambda d: d["mixtures"].update(max_epochs=[1]), r"field mixtures.max_epochs: value \[1\] is not of type float"),
+        (
+            lambda d: d["domains"]["synthetic"]["target_weights"].update(nope=0.1),
+            r"field domains.synthetic.target_weights.nope",
+        ),
+        (
+            lambda d: d["mixtures"].update(max_epochs=[1]),
+            r"field mixtures.max_epochs: value \[1\] is not of type float",
+        ),
     ],
 )
 def test_bad_values_name_file_field_and_value(tmp_path, mutate, expected):

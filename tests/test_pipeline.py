@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
-
 from conftest import REPO
+from mlflow.tracking import MlflowClient
 
 TINY = {
     "domains": {
@@ -45,7 +44,14 @@ TINY = {
     "simulation": {"n_candidates": 5000, "top_k": 10, "n_bootstrap": 2, "bootstrap_candidates": 2000},
     "large": {
         "model": {"n_layer": 1, "n_head": 2, "n_embd": 48, "intermediate_size": 96, "block_size": 32},
-        "train": {"tokens": 2048, "batch_size": 8, "warmup_steps": 1, "eval_every": 4, "eval_tokens": 256, "schedule": "cosine"},
+        "train": {
+            "tokens": 2048,
+            "batch_size": 8,
+            "warmup_steps": 1,
+            "eval_every": 4,
+            "eval_tokens": 256,
+            "schedule": "cosine",
+        },
     },
 }
 
@@ -97,11 +103,29 @@ def project(tmp_path_factory) -> Path:
     params = _merge(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
     params["domains"]["synthetic"].update(TINY["domains"]["synthetic"])  # replace, not merge, the domain lists
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]):
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"],
+    ):
         _run(cmd, root)
     out = _run(_dvc("repro"), root)
-    assert {"domains", "tokenize", "mixtures", "proxies@0", "proxies@1", "collect", "regression", "simulation", "baselines",
-            "large@regmix", "large@prior", "large@uniform", "large@truth", "report"} <= _ran(out)
+    assert {
+        "domains",
+        "tokenize",
+        "mixtures",
+        "proxies@0",
+        "proxies@1",
+        "collect",
+        "regression",
+        "simulation",
+        "baselines",
+        "large@regmix",
+        "large@prior",
+        "large@uniform",
+        "large@truth",
+        "report",
+    } <= _ran(out)
     _run(["git", "add", "-A"], root)
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro"], root)
     return root
@@ -112,7 +136,9 @@ def test_outputs(project):
     assert losses[0] == "index,metric/code_val_loss,metric/target_val_loss,metric/web_val_loss,metric/wiki_val_loss"
     assert [r.split(",")[0] for r in losses[1:]] == ["1", "2", "3", "4", "5", "6"]
     optimal = yaml.safe_load((project / "models/optimal_mixture.yaml").read_text())
-    assert set(optimal["train"]) == {"train_web", "train_wiki", "train_code"} and optimal["valid"] == {"valid_target": 1.0}
+    assert set(optimal["train"]) == {"train_web", "train_wiki", "train_code"} and optimal["valid"] == {
+        "valid_target": 1.0
+    }
     metrics = json.loads((project / "reports/metrics.json").read_text())
     assert set(metrics["large_target_loss"]) == {"regmix", "prior", "uniform", "truth"}
     assert "truth" in metrics["regmix_minus"] and "regression" in metrics
@@ -161,13 +187,29 @@ def test_mlflow_ui_serves_the_runs(project):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     mlflow = str(Path(sys.executable).parent / "mlflow")
-    server = subprocess.Popen([mlflow, "ui", "--backend-store-uri", f"sqlite:///{project}/mlflow.db", "--host", "127.0.0.1", "--port", str(port)],
-                              cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        [
+            mlflow,
+            "ui",
+            "--backend-store-uri",
+            f"sqlite:///{project}/mlflow.db",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         body = json.dumps({"experiment_ids": ["1"], "max_results": 100}).encode()
         for _ in range(120):
             try:
-                req = urllib.request.Request(f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search", body, {"Content-Type": "application/json"})
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search", body, {"Content-Type": "application/json"}
+                )
                 runs = json.loads(urllib.request.urlopen(req, timeout=5).read())["runs"]
                 break
             except OSError:
@@ -183,8 +225,23 @@ def test_mlflow_ui_serves_the_runs(project):
 
 def test_losses_are_byte_identical_for_the_same_seed(project, tmp_path):
     """Retrain shard 0 from scratch (an empty cache): the same bytes as the pipeline's run."""
-    _run([sys.executable, "stages/train_proxies.py", "--shard", "0", "--tokens", "data/tokens", "--mixtures", "data/mixtures/shard-0.csv",
-          "--out", str(tmp_path / "shard"), "--cache", str(tmp_path / "cache")], project)
+    _run(
+        [
+            sys.executable,
+            "stages/train_proxies.py",
+            "--shard",
+            "0",
+            "--tokens",
+            "data/tokens",
+            "--mixtures",
+            "data/mixtures/shard-0.csv",
+            "--out",
+            str(tmp_path / "shard"),
+            "--cache",
+            str(tmp_path / "cache"),
+        ],
+        project,
+    )
     assert (tmp_path / "shard" / "losses.csv").read_bytes() == (project / "data/shards/0/losses.csv").read_bytes()
     assert (tmp_path / "shard" / "curves.csv").read_bytes() == (project / "data/shards/0/curves.csv").read_bytes()
 
@@ -221,8 +278,15 @@ def test_queued_experiment_logs_to_the_project_store(project):
         time.sleep(2)
     assert "Success" in _run(_dvc("queue", "status"), project)
     client = MlflowClient(f"sqlite:///{project}/mlflow.db")
-    runs = client.search_runs([client.get_experiment_by_name("regmix").experiment_id], "tags.`dvc.exp_name` = 'queued-exp'", max_results=100)
-    assert sorted(r.data.tags["mlflow.runName"] for r in runs) == ["large-prior", "large-regmix", "large-truth", "large-uniform"]
+    runs = client.search_runs(
+        [client.get_experiment_by_name("regmix").experiment_id], "tags.`dvc.exp_name` = 'queued-exp'", max_results=100
+    )
+    assert sorted(r.data.tags["mlflow.runName"] for r in runs) == [
+        "large-prior",
+        "large-regmix",
+        "large-truth",
+        "large-uniform",
+    ]
     assert not list((project / ".dvc" / "tmp").rglob("mlflow.db"))
 
 
@@ -235,7 +299,9 @@ def test_sigkill_during_the_sweep_then_resume(project):
     cache = project / "data/cache/proxies"
     before = set(cache.glob("*.json"))
     log = open(project / "killed-repro.log", "w")
-    proc = subprocess.Popen(_dvc("repro"), cwd=project, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=_env(project))
+    proc = subprocess.Popen(
+        _dvc("repro"), cwd=project, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=_env(project)
+    )
     deadline = time.time() + 300
     # wait until shard 0 is recorded as done and shard 1 has finished at least one proxy
     while time.time() < deadline:
@@ -257,7 +323,21 @@ def test_sigkill_during_the_sweep_then_resume(project):
 
 def test_bad_mixture_file_is_a_clear_error(project):
     (project / "models/baselines/uniform.yaml").write_text("train:\n  train_web: -1\n  train_wiki: 2\n")
-    out = _run([sys.executable, "stages/train_large.py", "--name", "uniform", "--mixture", "models/baselines/uniform.yaml",
-                "--tokens", "data/tokens", "--out", "/tmp/unused-large"], project, check=False)
+    out = _run(
+        [
+            sys.executable,
+            "stages/train_large.py",
+            "--name",
+            "uniform",
+            "--mixture",
+            "models/baselines/uniform.yaml",
+            "--tokens",
+            "data/tokens",
+            "--out",
+            "/tmp/unused-large",
+        ],
+        project,
+        check=False,
+    )
     assert "error: models/baselines/uniform.yaml, field 'web': weight -1 is negative" in out
     assert "Traceback" not in out

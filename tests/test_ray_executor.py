@@ -8,14 +8,13 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from regmix.config.sweep import SweepParams
-from regmix.config.sweep import RayConfig
-from regmix.proxy.ray_executor import run_jobs_ray
-from regmix.proxy.jobs import ProxyFailed, train_proxy
-from regmix.proxy.local import run_jobs
-from regmix.proxy.sweep import run_sweep
 from test_sweep import CFG, TINY, _jobs  # noqa: E402  (the same two tiny proxies as the local executor's tests)
 
+from regmix.config.sweep import RayConfig, SweepParams
+from regmix.proxy.jobs import ProxyFailed, train_proxy
+from regmix.proxy.local import run_jobs
+from regmix.proxy.ray_executor import run_jobs_ray
+from regmix.proxy.sweep import run_sweep
 
 
 def _losses(results):
@@ -33,14 +32,20 @@ def test_ray_sweep_equals_local_sweep_and_resumes(tokens_dir, tmp_path, cluster)
     jobs = _jobs(tokens_dir)
     local = run_jobs(jobs, tmp_path / "local", workers=2)
     seen = []
-    remote = run_jobs_ray(jobs, tmp_path / "ray", RayConfig(), on_result=lambda j, r, cached: seen.append((j.index, cached)))
+    remote = run_jobs_ray(
+        jobs, tmp_path / "ray", RayConfig(), on_result=lambda j, r, cached: seen.append((j.index, cached))
+    )
     assert _losses(remote) == _losses(local)  # bit-identical losses, whichever executor trained them
     assert sorted(seen) == [(1, False), (2, False)]  # on_result ran here, in the driver, for each proxy
     assert sorted(p.name.split("-")[1] for p in (tmp_path / "ray").glob("proxy-*.json")) == ["1", "2"]
     # the same cache as the local executor: the local run's cache serves a Ray sweep, and back
-    assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == sorted(p.name for p in (tmp_path / "local").iterdir())
+    assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == sorted(
+        p.name for p in (tmp_path / "local").iterdir()
+    )
     seen.clear()
-    again = run_sweep(jobs, tmp_path / "ray", SweepParams(executor="ray"), lambda j, r, cached: seen.append((j.index, cached)))
+    again = run_sweep(
+        jobs, tmp_path / "ray", SweepParams(executor="ray"), lambda j, r, cached: seen.append((j.index, cached))
+    )
     assert sorted(seen) == [(1, True), (2, True)] and again == remote
 
 
@@ -85,7 +90,8 @@ def test_cache_keys_of_cpu_and_cuda_proxies(tokens_dir):
     # a CPU proxy without accumulation keeps the key it had before these fields existed (caches stay valid)
     before = {k: v for k, v in dataclasses.asdict(CFG).items() if k != "micro_batch_size"}
     assert job.key("f") == key_of([job.mixture, dataclasses.asdict(TINY), before, job.eval_domains, "f"])
-    # a CUDA proxy (initialised on the GPU: other losses) (a Ray task with num_gpus > 0) and an accumulating one are cached apart
+    # a CUDA proxy (a Ray task with num_gpus > 0: initialised on the GPU, other losses) and an accumulating one
+    # are cached apart
     assert dataclasses.replace(job, accelerator="cuda").key("f") != job.key("f")
     assert dataclasses.replace(job, train=dataclasses.replace(CFG, micro_batch_size=4)).key("f") != job.key("f")
 

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from regmix.errors import InputError
 from regmix.config.mixtures import MixtureConfig
+from regmix.config.regression import RegressionConfig
+from regmix.errors import InputError
 from regmix.formats import write_mixtures_csv
 from regmix.mixtures.sampling import sample_mixtures
-from regmix.config.regression import RegressionConfig
 from regmix.regression.cv import accuracy, bootstrap_indices, cv_predictions, folds_of, nested_cv, paired_bootstrap
 from regmix.regression.fit import fit_dir
 from regmix.regression.saved import load_model, predict_csv
@@ -30,15 +30,24 @@ def make_data(folder: Path, n: int = 30, seed: int = 0) -> tuple[Path, Path]:
     rng = np.random.default_rng(seed)
     losses = pd.DataFrame({"index": np.arange(1, n + 1)})
     losses[TARGET] = 3.0 - 0.3 * np.log(w @ np.array([0.2, 0.6, 0.0, 0.1, 0.1]) + 0.02) + rng.normal(0, 0.01, n)
-    losses["metric/code_val_loss"] = 3.0 - 0.3 * np.log(w @ np.array([0.0, 0.0, 0.9, 0.1, 0.0]) + 0.02) + rng.normal(0, 0.01, n)
+    losses["metric/code_val_loss"] = (
+        3.0 - 0.3 * np.log(w @ np.array([0.0, 0.0, 0.9, 0.1, 0.0]) + 0.02) + rng.normal(0, 0.01, n)
+    )
     write_mixtures_csv(folder / "m.csv", mixtures, DOMAINS)
     losses.to_csv(folder / "l.csv", index=False)
     return folder / "m.csv", folder / "l.csv"
 
 
 def fast_config(**kw) -> RegressionConfig:
-    base = dict(candidates=["linear", "loglinear", "gp", "ensemble"], ensemble_members=["gp", "loglinear"], folds=3, inner_folds=2,
-                n_bootstrap=100, figures=False, lightgbm={"n_estimators": 30, "min_child_samples": 5})
+    base = dict(
+        candidates=["linear", "loglinear", "gp", "ensemble"],
+        ensemble_members=["gp", "loglinear"],
+        folds=3,
+        inner_folds=2,
+        n_bootstrap=100,
+        figures=False,
+        lightgbm={"n_estimators": 30, "min_child_samples": 5},
+    )
     return RegressionConfig(**{**base, **kw})
 
 
@@ -56,8 +65,17 @@ def fitted(data, tmp_path_factory):
 
 def test_fit_dir_writes_model_report_and_predictions(fitted):
     out, report = fitted
-    for name in ["model.pkl", "model.json", "fit_report.json", "cv_predictions.csv", "ols.csv", "spearman.csv", "interactions.csv",
-                 "figures/predicted_vs_true.png", "figures/spearman_heatmap.png"]:
+    for name in [
+        "model.pkl",
+        "model.json",
+        "fit_report.json",
+        "cv_predictions.csv",
+        "ols.csv",
+        "spearman.csv",
+        "interactions.csv",
+        "figures/predicted_vs_true.png",
+        "figures/spearman_heatmap.png",
+    ]:
         assert (out / name).is_file(), name
     assert report == json.loads((out / "fit_report.json").read_text())
     assert report["chosen"] in ["linear", "loglinear", "gp", "ensemble"]
@@ -75,7 +93,14 @@ def test_fit_dir_writes_model_report_and_predictions(fitted):
 def test_fit_is_deterministic(data, fitted, tmp_path):
     fit_dir(*data, TARGET, tmp_path, fast_config(figures=True))
     out, _ = fitted
-    for name in ["fit_report.json", "cv_predictions.csv", "cv_predictions_all.csv", "ols.csv", "interactions.csv", "figures/predicted_vs_true.png"]:
+    for name in [
+        "fit_report.json",
+        "cv_predictions.csv",
+        "cv_predictions_all.csv",
+        "ols.csv",
+        "interactions.csv",
+        "figures/predicted_vs_true.png",
+    ]:
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
 
 
@@ -176,9 +201,21 @@ def test_paper_data_linear_and_lightgbm(tmp_path):
     """The paper's 512 proxies: LightGBM beats linear on Pile-CC (few rounds, so the test is quick)."""
     if not PAPER.is_dir():
         pytest.skip(f"paper data not found at {PAPER} (the shared regmix-paper-data folder is absent)")
-    config = RegressionConfig(candidates=["linear", "lightgbm"], folds=4, nested=False, n_bootstrap=100, figures=False,
-                              lightgbm={"n_estimators": 100, "learning_rate": 0.1})
-    report = fit_dir(PAPER / "train_mixture_1m.csv", PAPER / "train_pile_loss_1m.csv", "metric/the_pile_pile_cc_val_loss", tmp_path, config)
+    config = RegressionConfig(
+        candidates=["linear", "lightgbm"],
+        folds=4,
+        nested=False,
+        n_bootstrap=100,
+        figures=False,
+        lightgbm={"n_estimators": 100, "learning_rate": 0.1},
+    )
+    report = fit_dir(
+        PAPER / "train_mixture_1m.csv",
+        PAPER / "train_pile_loss_1m.csv",
+        "metric/the_pile_pile_cc_val_loss",
+        tmp_path,
+        config,
+    )
     assert report["n_proxies"] == 512 and len(report["domains"]) == 17
     assert 0.85 < report["models"]["linear"]["cv_spearman"] < 0.92
     assert report["models"]["lightgbm"]["cv_spearman"] > 0.96

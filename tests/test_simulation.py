@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from regmix.errors import InputError
 from regmix.config.mixtures import MixtureConfig
+from regmix.config.regression import RegressionConfig
+from regmix.config.simulation import SimulationConfig
+from regmix.errors import InputError
 from regmix.formats import read_mixture_yaml, write_mixture_yaml, write_mixtures_csv
 from regmix.mixtures.sampling import sample_mixtures
-from regmix.config.regression import RegressionConfig
 from regmix.regression.fit import fit_dir
-from regmix.config.simulation import SimulationConfig
 from regmix.simulation.simulate import read_prior, simulate_dir, top_k_mean
 
 DOMAINS = ["web", "wiki", "code", "math"]
@@ -28,18 +28,28 @@ def model_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sim")
     mixtures = sample_mixtures({d: 0.25 for d in DOMAINS}, 32, MixtureConfig(), 0)
     w = np.array([[m[d] for d in DOMAINS] for m in mixtures])
-    losses = pd.DataFrame({"index": np.arange(1, 33), TARGET: 3.0 - 0.3 * np.log(w @ np.array([0.3, 0.6, 0.0, 0.1]) + 0.02)})
+    losses = pd.DataFrame(
+        {"index": np.arange(1, 33), TARGET: 3.0 - 0.3 * np.log(w @ np.array([0.3, 0.6, 0.0, 0.1]) + 0.02)}
+    )
     write_mixtures_csv(folder / "m.csv", mixtures, DOMAINS)
     losses.to_csv(folder / "l.csv", index=False)
-    config = RegressionConfig(candidates=["loglinear"], folds=3, nested=False, n_bootstrap=100, figures=False,
-                              lightgbm={"n_estimators": 20, "min_child_samples": 5})
+    config = RegressionConfig(
+        candidates=["loglinear"],
+        folds=3,
+        nested=False,
+        n_bootstrap=100,
+        figures=False,
+        lightgbm={"n_estimators": 20, "min_child_samples": 5},
+    )
     fit_dir(folder / "m.csv", folder / "l.csv", TARGET, folder / "model", config)
     write_mixture_yaml(folder / "prior.yaml", {"web": 0.4, "wiki": 0.2, "code": 0.3, "math": 0.1})
     return folder / "model"
 
 
 def small(**kw) -> SimulationConfig:
-    return SimulationConfig(**{**dict(n_candidates=20_000, top_k=50, n_bootstrap=4, bootstrap_candidates=5_000, chunk_size=7_000), **kw})
+    return SimulationConfig(
+        **{**dict(n_candidates=20_000, top_k=50, n_bootstrap=4, bootstrap_candidates=5_000, chunk_size=7_000), **kw}
+    )
 
 
 def test_simulate_dir_outputs(model_dir, tmp_path):
@@ -56,7 +66,9 @@ def test_simulate_dir_outputs(model_dir, tmp_path):
     hist = pd.read_csv(tmp_path / "simulated_losses.csv")
     assert hist["count"].sum() == summary["n_within_caps"] == 20_000
     assert summary["predicted_loss"]["optimal"] < summary["predicted_loss"]["prior"]
-    assert (tmp_path / "figures" / "mixture_band.png").is_file() and (tmp_path / "figures" / "simulated_losses.png").is_file()
+    assert (tmp_path / "figures" / "mixture_band.png").is_file() and (
+        tmp_path / "figures" / "simulated_losses.png"
+    ).is_file()
     assert json.loads((tmp_path / "simulation.json").read_text()) == summary
 
 
@@ -64,25 +76,39 @@ def test_simulation_is_deterministic(model_dir, tmp_path):
     prior = model_dir.parent / "prior.yaml"
     simulate_dir(model_dir, prior, tmp_path / "a", small())
     simulate_dir(model_dir, prior, tmp_path / "b", small())
-    for name in ["optimal_mixture.yaml", "band.csv", "simulated_losses.csv", "simulation.json", "figures/mixture_band.png"]:
+    for name in [
+        "optimal_mixture.yaml",
+        "band.csv",
+        "simulated_losses.csv",
+        "simulation.json",
+        "figures/mixture_band.png",
+    ]:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
 def test_caps_are_respected(model_dir, tmp_path):
-    summary = simulate_dir(model_dir, model_dir.parent / "prior.yaml", tmp_path, small(n_bootstrap=0), caps={"wiki": 0.1})
+    summary = simulate_dir(
+        model_dir, model_dir.parent / "prior.yaml", tmp_path, small(n_bootstrap=0), caps={"wiki": 0.1}
+    )
     assert summary["optimal"]["wiki"] <= 0.1 + 1e-9
     assert summary["n_within_caps"] < 20_000
     with pytest.raises(InputError, match="top_k"):
-        simulate_dir(model_dir, model_dir.parent / "prior.yaml", tmp_path, small(n_bootstrap=0), caps={d: 0.3 for d in DOMAINS})
+        simulate_dir(
+            model_dir, model_dir.parent / "prior.yaml", tmp_path, small(n_bootstrap=0), caps={d: 0.3 for d in DOMAINS}
+        )
     with pytest.raises(InputError, match="nope"):
         simulate_dir(model_dir, model_dir.parent / "prior.yaml", tmp_path, small(n_bootstrap=0), caps={"nope": 0.5})
 
 
 def test_read_prior_formats_and_errors(tmp_path):
     (tmp_path / "p.json").write_text(json.dumps({"web": 300, "wiki": 100, "code": 100}))
-    assert read_prior(tmp_path / "p.json", DOMAINS) == pytest.approx({"web": 0.6, "wiki": 0.2, "code": 0.2, "math": 0.0})
+    assert read_prior(tmp_path / "p.json", DOMAINS) == pytest.approx(
+        {"web": 0.6, "wiki": 0.2, "code": 0.2, "math": 0.0}
+    )
     (tmp_path / "p.csv").write_text("domain,tokens\nweb,1\ntrain_math,3\n")
-    assert read_prior(tmp_path / "p.csv", DOMAINS) == pytest.approx({"web": 0.25, "wiki": 0.0, "code": 0.0, "math": 0.75})
+    assert read_prior(tmp_path / "p.csv", DOMAINS) == pytest.approx(
+        {"web": 0.25, "wiki": 0.0, "code": 0.0, "math": 0.75}
+    )
     write_mixture_yaml(tmp_path / "bad.yaml", {"web": 0.5, "books": 0.5})
     with pytest.raises(InputError, match="books"):
         read_prior(tmp_path / "bad.yaml", DOMAINS)
@@ -105,6 +131,8 @@ def test_top_k_mean():
 
 def test_one_million_candidates_is_fast(model_dir, tmp_path):
     start = time.perf_counter()
-    summary = simulate_dir(model_dir, model_dir.parent / "prior.yaml", tmp_path, SimulationConfig(n_bootstrap=0, figures=False))
+    summary = simulate_dir(
+        model_dir, model_dir.parent / "prior.yaml", tmp_path, SimulationConfig(n_bootstrap=0, figures=False)
+    )
     assert summary["n_candidates"] == 1_000_000 and summary["n_within_caps"] == 1_000_000
     assert time.perf_counter() - start < 30

@@ -41,7 +41,7 @@ def test_stacked_matches_separate_models(max_grad_norm):
         micro = _data(2 + step)
         # Reference: each proxy alone, gradient accumulation, clip, AdamW.
         ref_losses, ref_norms = [], []
-        for k, (m, opt) in enumerate(zip(models, opts)):
+        for k, m in enumerate(models):
             total = 0.0
             for idx, tgt in micro:
                 loss = F.cross_entropy(m(idx[k]).flatten(0, 1), tgt[k].flatten())

@@ -11,8 +11,8 @@ import ast
 from pathlib import Path
 
 import yaml
-
 from conftest import REPO
+
 from regmix.imports import SRC, import_closure, imported_modules, module_file
 
 
@@ -59,9 +59,17 @@ def test_package_inits_hold_only_a_docstring():
 
 
 def test_the_closure_follows_lazy_and_relative_imports():
-    """The walker itself: `proxy/sweep.py` imports Ray's executor inside a function, and `train_proxy` the training loop."""
+    """The walker itself: `proxy/sweep.py` imports Ray's executor inside a function, and `train_proxy` the "
+    "training loop."""
     closure = {str(p.relative_to(SRC)) for p in import_closure(SRC / "proxy" / "sweep.py")}
-    assert {"proxy/ray_executor.py", "proxy/jobs.py", "proxy/local.py", "training/loop.py", "training/model.py", "config/training.py"} <= closure
+    assert {
+        "proxy/ray_executor.py",
+        "proxy/jobs.py",
+        "proxy/local.py",
+        "training/loop.py",
+        "training/model.py",
+        "config/training.py",
+    } <= closure
     assert "regression/fit.py" not in closure and "tracking.py" not in closure
 
 
@@ -89,7 +97,12 @@ def test_reading_params_imports_nothing_heavy():
     import subprocess
     import sys
 
-    code = ("import sys; from regmix.config.params import load_params; load_params('params.yaml'); "
-            "print(sorted(m for m in ('torch', 'mlflow', 'sklearn', 'pandas', 'lightgbm', 'litgpt', 'lightning') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    code = (
+        "import sys; from regmix.config.params import load_params; load_params('params.yaml'); "
+        "print(sorted(m for m in ('torch', 'mlflow', 'sklearn', 'pandas', 'lightgbm', 'litgpt', 'lightning') if "
+        "m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[]"

@@ -1,12 +1,11 @@
-from regmix.config.training import ModelConfig
 import pytest
 
+from regmix.config.training import ModelConfig, TrainConfig
 from regmix.errors import InputError
 from regmix.formats import curves_csv, losses_csv, merge_csvs
 from regmix.proxy.jobs import ProxyJob
 from regmix.proxy.local import run_jobs
 from regmix.token_store import TokenStore
-from regmix.config.training import TrainConfig
 
 TINY = ModelConfig(n_layer=1, n_head=2, n_embd=32, intermediate_size=64, block_size=32)
 CFG = TrainConfig(tokens=32 * 8 * 6, batch_size=8, warmup_steps=2, eval_every=3, eval_tokens=128)
@@ -20,12 +19,16 @@ def _jobs(tokens_dir):
 
 def test_parallel_sweep_resumes_from_its_cache(tokens_dir, tmp_path):
     seen = []
-    results = run_jobs(_jobs(tokens_dir), tmp_path / "cache", workers=2, on_result=lambda j, r, cached: seen.append((j.index, cached)))
+    results = run_jobs(
+        _jobs(tokens_dir), tmp_path / "cache", workers=2, on_result=lambda j, r, cached: seen.append((j.index, cached))
+    )
     assert sorted(seen) == [(1, False), (2, False)]
     assert len(list((tmp_path / "cache").glob("proxy-*.json"))) == 2
     # a rerun (e.g. after the stage was killed) trains nothing: results come back identical from the cache
     seen.clear()
-    again = run_jobs(_jobs(tokens_dir), tmp_path / "cache", workers=2, on_result=lambda j, r, cached: seen.append((j.index, cached)))
+    again = run_jobs(
+        _jobs(tokens_dir), tmp_path / "cache", workers=2, on_result=lambda j, r, cached: seen.append((j.index, cached))
+    )
     assert sorted(seen) == [(1, True), (2, True)] and again == results
 
     csv = losses_csv(results, ["alpha", "target"]).splitlines()

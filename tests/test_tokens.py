@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from regmix.layout import scan_layout
-from regmix.errors import InputError
 from regmix.config.data import EOS, TokenizerConfig
+from regmix.errors import InputError
+from regmix.layout import scan_layout
 from regmix.token_store import TokenStore
 from regmix.tokenization.encode import tokenize_layout
 from regmix.tokenization.tokenizer import load_tokenizer
@@ -28,7 +28,9 @@ def test_bpe_is_deterministic(layout_dir, tmp_path, tokens_dir):
 
 
 def test_given_tokenizer_json(layout_dir, tmp_path, tokens_dir):
-    counts = tokenize_layout(scan_layout(layout_dir), tmp_path / "t", TokenizerConfig(path=str(tokens_dir / "tokenizer.json")), "target")
+    counts = tokenize_layout(
+        scan_layout(layout_dir), tmp_path / "t", TokenizerConfig(path=str(tokens_dir / "tokenizer.json")), "target"
+    )
     assert counts["train"] == TokenStore(tokens_dir).counts["train"]
     with pytest.raises(InputError, match="tokenizer.path"):
         load_tokenizer(tmp_path / "missing.json", EOS)

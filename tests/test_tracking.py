@@ -1,4 +1,3 @@
-
 from mlflow.tracking import MlflowClient
 
 from regmix.tracking import Tracker, project_root, result_metrics, tracking_uri

@@ -3,12 +3,11 @@ import dataclasses
 import pytest
 import torch
 
+from regmix.config.training import PAPER_PRESETS, ModelConfig, TrainConfig
 from regmix.errors import InputError
-from regmix.config.training import ModelConfig, PAPER_PRESETS
-from regmix.training.model import build_model, count_parameters
 from regmix.token_store import TokenStore
-from regmix.config.training import TrainConfig
 from regmix.training.loop import MixtureBatches, train
+from regmix.training.model import build_model, count_parameters
 
 TINY = ModelConfig(n_layer=1, n_head=2, n_embd=32, intermediate_size=64, block_size=32)
 CFG = TrainConfig(tokens=32 * 8 * 12, batch_size=8, lr=3e-3, warmup_steps=2, eval_every=5, eval_tokens=256, log_every=2)
@@ -62,5 +61,7 @@ def test_mixture_changes_domain_losses(tokens_dir):
 
 def test_bf16_precision_runs(tokens_dir):
     store = TokenStore(tokens_dir)
-    _, r = train(TINY, dataclasses.replace(CFG, precision="bf16-mixed", tokens=32 * 8 * 2), {"alpha": 1.0}, store, ["alpha"])
+    _, r = train(
+        TINY, dataclasses.replace(CFG, precision="bf16-mixed", tokens=32 * 8 * 2), {"alpha": 1.0}, store, ["alpha"]
+    )
     assert torch.isfinite(torch.tensor(r.final["alpha"]))

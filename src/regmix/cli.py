@@ -64,9 +64,13 @@ def cmd_fit(args) -> None:
         out = Path(args.out) if len(targets) == 1 else Path(args.out) / target.replace("/", "__")
         report = fit_dir(args.mixtures, args.losses, target, out, config)
         nested = report["nested"]
-        print(f"{target}: chosen {report['chosen']}, nested {config.folds}-fold CV Spearman rho {100 * nested['cv_spearman']:.2f} "
-              f"(95% CI {100 * nested['ci95'][0]:.2f}-{100 * nested['ci95'][1]:.2f}); "
-              + ", ".join(f"{n} {100 * m['cv_spearman']:.2f}" for n, m in report["models"].items()) + f" -> {out}")
+        print(
+            f"{target}: chosen {report['chosen']}, nested {config.folds}-fold CV Spearman rho "
+            f"{100 * nested['cv_spearman']:.2f} "
+            f"(95% CI {100 * nested['ci95'][0]:.2f}-{100 * nested['ci95'][1]:.2f}); "
+            + ", ".join(f"{n} {100 * m['cv_spearman']:.2f}" for n, m in report["models"].items())
+            + f" -> {out}"
+        )
 
 
 def cmd_predict(args) -> None:
@@ -91,7 +95,9 @@ def cmd_simulate(args) -> None:
 
         caps = read_yaml(args.caps)
         if not isinstance(caps, dict):
-            raise InputError(str(args.caps), f"expected a mapping, found {type(caps).__name__}", "write `domain: max_weight` lines")
+            raise InputError(
+                str(args.caps), f"expected a mapping, found {type(caps).__name__}", "write `domain: max_weight` lines"
+            )
     summary = simulate_dir(args.model, args.prior, args.out, config, caps=caps, target=args.valid_domain)
     print("optimal mixture: " + ", ".join(f"{d} {w:.3f}" for d, w in summary["optimal"].items()) + f" -> {args.out}")
 
@@ -124,7 +130,9 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", required=True, help="output directory")
     sim.add_argument("--caps", help="YAML of per-domain maximum weights")
     sim.add_argument("--params", help="a params.yaml whose `simulation:` (and `mixtures:`) sections configure it")
-    sim.add_argument("--valid-domain", dest="valid_domain", help="the `valid:` domain written in the optimal mixture YAML")
+    sim.add_argument(
+        "--valid-domain", dest="valid_domain", help="the `valid:` domain written in the optimal mixture YAML"
+    )
     sim.add_argument("--n-candidates", dest="n_candidates", type=int)
     sim.add_argument("--top-k", dest="top_k", type=int)
     sim.add_argument("--n-bootstrap", dest="n_bootstrap", type=int)

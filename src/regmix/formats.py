@@ -55,9 +55,13 @@ def validate_mixture(weights: dict, domains: list[str], where: str, normalize: b
         try:
             w = float(value)
         except (TypeError, ValueError):
-            raise InputError(f"{where}, field {name!r}", f"weight {value!r} is not a number", "give a number >= 0")
+            raise InputError(
+                f"{where}, field {name!r}", f"weight {value!r} is not a number", "give a number >= 0"
+            ) from None
         if not math.isfinite(w) or w < 0:
-            raise InputError(f"{where}, field {name!r}", f"weight {value!r} is negative or not finite", "give a number >= 0")
+            raise InputError(
+                f"{where}, field {name!r}", f"weight {value!r} is negative or not finite", "give a number >= 0"
+            )
         out[name] = w
     total = sum(out.values())
     if total <= 0:
@@ -65,7 +69,6 @@ def validate_mixture(weights: dict, domains: list[str], where: str, normalize: b
     if normalize:
         out = {d: w / total for d, w in out.items()}
     return out
-
 
 
 def mixtures_to_csv(mixtures: list[dict[str, float]], domains: list[str], start_index: int = 1) -> str:
@@ -82,7 +85,6 @@ def write_mixtures_csv(path, mixtures: list[dict[str, float]], domains: list[str
     write_text(path, mixtures_to_csv(mixtures, domains, start_index))
 
 
-
 def read_mixtures_csv(path, domains: list[str] | None = None) -> pd.DataFrame:
     """The paper's mixtures CSV as a DataFrame indexed by `index`, one column per domain (no prefix).
 
@@ -91,26 +93,42 @@ def read_mixtures_csv(path, domains: list[str] | None = None) -> pd.DataFrame:
     """
     df = _read_csv(path)
     if "index" not in df.columns:
-        raise InputError(str(path), f"no 'index' column (header: {list(df.columns)})", "use the paper's format: index,train_<domain>,...")
+        raise InputError(
+            str(path),
+            f"no 'index' column (header: {list(df.columns)})",
+            "use the paper's format: index,train_<domain>,...",
+        )
     cols = [c for c in df.columns if c != "index"]
     bad = [c for c in cols if not c.startswith(TRAIN_PREFIX)]
     if bad:
-        raise InputError(f"{path}, column {bad[0]!r}", "mixture columns must be named train_<domain>", "rename the column")
+        raise InputError(
+            f"{path}, column {bad[0]!r}", "mixture columns must be named train_<domain>", "rename the column"
+        )
     names = [domain_of(c) for c in cols]
     if domains is not None and names != list(domains):
-        raise InputError(f"{path}, header", f"columns {cols} differ from the expected {[TRAIN_PREFIX + d for d in domains]}",
-                         "give the mixtures CSV these columns, in the same order")
+        raise InputError(
+            f"{path}, header",
+            f"columns {cols} differ from the expected {[TRAIN_PREFIX + d for d in domains]}",
+            "give the mixtures CSV these columns, in the same order",
+        )
     df = _unique_index(df, path)
     weights = df[cols].apply(pd.to_numeric, errors="coerce")
     values = weights.to_numpy(dtype=float)
     bad_rows, bad_cols = np.nonzero(~np.isfinite(values) | (values < 0))
     if len(bad_rows):
         i, j = bad_rows[0], bad_cols[0]
-        raise InputError(f"{path}, column {cols[j]!r}, index {weights.index[i]}", f"value {df[cols[j]].iloc[i]!r} is missing, negative or not a number",
-                         "give every weight as a number >= 0")
+        raise InputError(
+            f"{path}, column {cols[j]!r}, index {weights.index[i]}",
+            f"value {df[cols[j]].iloc[i]!r} is missing, negative or not a number",
+            "give every weight as a number >= 0",
+        )
     zero = np.nonzero(values.sum(axis=1) <= 0)[0]
     if len(zero):
-        raise InputError(f"{path}, index {weights.index[zero[0]]}", "all weights are zero", "give at least one domain a positive weight")
+        raise InputError(
+            f"{path}, index {weights.index[zero[0]]}",
+            "all weights are zero",
+            "give at least one domain a positive weight",
+        )
     weights.columns = names
     return weights
 
@@ -133,10 +151,16 @@ def read_mixture_yaml(path, domains: list[str]) -> dict[str, float]:
     """Read and validate a mixture YAML (paper format; bare `{domain: w}` also accepted)."""
     doc = read_yaml(path)
     if not isinstance(doc, dict):
-        raise InputError(str(path), f"expected a mapping, found {type(doc).__name__}", "write `train: {train_<domain>: weight}`")
+        raise InputError(
+            str(path), f"expected a mapping, found {type(doc).__name__}", "write `train: {train_<domain>: weight}`"
+        )
     weights = doc.get("train", doc)
     if not isinstance(weights, dict):
-        raise InputError(f"{path}, field 'train'", f"expected a mapping, found {weights!r}", "write `train: {train_<domain>: weight}`")
+        raise InputError(
+            f"{path}, field 'train'",
+            f"expected a mapping, found {weights!r}",
+            "write `train: {train_<domain>: weight}`",
+        )
     named = {domain_of(k): v for k, v in weights.items()}
     return validate_mixture(named, domains, str(path))
 
@@ -151,16 +175,25 @@ def read_losses_csv(path, columns: list[str] | None = None) -> pd.DataFrame:
     """
     df = _read_csv(path)
     if "index" not in df.columns:
-        raise InputError(str(path), f"no 'index' column (header: {list(df.columns)})", "use the paper's format: index,metric/<domain>_val_loss,...")
+        raise InputError(
+            str(path),
+            f"no 'index' column (header: {list(df.columns)})",
+            "use the paper's format: index,metric/<domain>_val_loss,...",
+        )
     df = _unique_index(df, path)
     for column in columns or []:
         if column not in df.columns:
-            raise InputError(f"{path}, column {column!r}", "not in the losses CSV", f"use one of: {', '.join(df.columns)}")
+            raise InputError(
+                f"{path}, column {column!r}", "not in the losses CSV", f"use one of: {', '.join(df.columns)}"
+            )
         values = pd.to_numeric(df[column], errors="coerce")
         bad = values[~np.isfinite(values.to_numpy(dtype=float))]
         if len(bad):
-            raise InputError(f"{path}, column {column!r}, index {bad.index[0]}", f"value {df.loc[bad.index[0], column]!r} is missing or not a finite number",
-                             "fill in the loss or remove that proxy's row")
+            raise InputError(
+                f"{path}, column {column!r}, index {bad.index[0]}",
+                f"value {df.loc[bad.index[0], column]!r} is missing or not a finite number",
+                "fill in the loss or remove that proxy's row",
+            )
         df[column] = values.astype(float)
     return df
 
@@ -188,14 +221,19 @@ def curves_csv(results: dict[int, dict], eval_domains: list[str]) -> str:
 
 
 def merge_csvs(paths: list[Path]) -> str:
-    """Concatenate shards' losses or curves CSVs under one header, rows by (index, step); as text, so values stay byte-for-byte."""
+    """Concatenate shards' losses or curves CSVs under one header, rows by (index, step); as text, so values "
+    "stay byte-for-byte."""
     header, rows = None, []
     for path in paths:
         if not path.is_file():
             raise InputError(str(path), "missing", f"run `dvc repro` for the shard in {path.parent}")
         lines = path.read_text().splitlines()
         if header is not None and lines[0] != header:
-            raise InputError(str(path), f"header {lines[0]!r} differs from the other shards' {header!r}", "rerun the shards on the same data")
+            raise InputError(
+                str(path),
+                f"header {lines[0]!r} differs from the other shards' {header!r}",
+                "rerun the shards on the same data",
+            )
         header = lines[0]
         rows += lines[1:]
     rows.sort(key=lambda r: [int(x) for x in r.split(",")[:2] if x.isdigit()])
@@ -212,7 +250,9 @@ def _read_csv(path) -> pd.DataFrame:
     try:
         df = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise InputError(str(path), f"not a readable CSV ({e})", "write a comma-separated UTF-8 file with a header row") from None
+        raise InputError(
+            str(path), f"not a readable CSV ({e})", "write a comma-separated UTF-8 file with a header row"
+        ) from None
     if df.empty:
         raise InputError(str(path), "has no rows", "give at least one data row")
     return df
@@ -225,5 +265,9 @@ def _unique_index(df: pd.DataFrame, path) -> pd.DataFrame:
         raise InputError(f"{path}, column 'index'", f"value {bad!r} is not an integer", "number the rows 1, 2, ...")
     dup = idx[idx.duplicated()]
     if len(dup):
-        raise InputError(f"{path}, column 'index'", f"value {int(dup.iloc[0])} appears more than once", "give every proxy a unique index")
+        raise InputError(
+            f"{path}, column 'index'",
+            f"value {int(dup.iloc[0])} appears more than once",
+            "give every proxy a unique index",
+        )
     return df.set_index(idx.astype(int).rename("index")).drop(columns="index")

@@ -1,4 +1,5 @@
-"""Stable hashes: of JSON-able values (cache and run keys), of files (data), of source code (code that decides a result)."""
+"""Stable hashes: of JSON-able values (cache and run keys), of files (data), of source code (code that decides a "
+"result)."""
 
 from __future__ import annotations
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from .errors import InputError
 from .files import atomic_path, write_json
@@ -45,7 +45,9 @@ def scan_layout(root: str | Path) -> Layout:
     """Find the domain files under `root`/train and `root`/valid, with clear errors for anything else."""
     root = Path(root)
     if not root.is_dir():
-        raise InputError(str(root), "directory not found", "point domains.path at a directory with train/ and valid/ subdirectories")
+        raise InputError(
+            str(root), "directory not found", "point domains.path at a directory with train/ and valid/ subdirectories"
+        )
     layout = Layout(root, {s: {} for s in SPLITS})
     for split in SPLITS:
         d = root / split
@@ -54,13 +56,19 @@ def scan_layout(root: str | Path) -> Layout:
         for path in sorted(d.iterdir()):
             m = _FILE.match(path.name)
             if not m:
-                raise InputError(str(path), f"file name {path.name!r} is not <domain>-<k>.jsonl", "rename it, e.g. pile_cc-0.jsonl")
+                raise InputError(
+                    str(path), f"file name {path.name!r} is not <domain>-<k>.jsonl", "rename it, e.g. pile_cc-0.jsonl"
+                )
             layout.files[split].setdefault(m["domain"], []).append(path)
     if not layout.files["train"]:
         raise InputError(str(root / "train"), "no training files", "add train/<domain>-<k>.jsonl files")
     missing = [d for d in layout.train_domains if d not in layout.files["valid"]]
     if missing:
-        raise InputError(str(root / "valid"), f"no validation file for training domain(s) {missing}", "add valid/<domain>-0.jsonl for each")
+        raise InputError(
+            str(root / "valid"),
+            f"no validation file for training domain(s) {missing}",
+            "add valid/<domain>-0.jsonl for each",
+        )
     return layout
 
 
@@ -74,11 +82,17 @@ def read_texts(path: str | Path) -> Iterator[str]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise InputError(where, f"not valid JSON ({e.msg}): {line[:80]!r}", "write one JSON object per line")
+                raise InputError(
+                    where, f"not valid JSON ({e.msg}): {line[:80]!r}", "write one JSON object per line"
+                ) from None
             if not isinstance(obj, dict) or "text" not in obj:
-                raise InputError(f"{where}, field 'text'", f"missing in {line[:80]!r}", 'write {"text": "..."} on each line')
+                raise InputError(
+                    f"{where}, field 'text'", f"missing in {line[:80]!r}", 'write {"text": "..."} on each line'
+                )
             if not isinstance(obj["text"], str):
-                raise InputError(f"{where}, field 'text'", f"value {obj['text']!r:.80} is not a string", "make text a string")
+                raise InputError(
+                    f"{where}, field 'text'", f"value {obj['text']!r:.80} is not a string", "make text a string"
+                )
             yield obj["text"]
 
 
@@ -89,7 +103,11 @@ def validate_layout(layout: Layout) -> dict[str, dict[str, int]]:
         for domain, paths in domains.items():
             n = sum(1 for p in paths for t in read_texts(p) if t.strip())
             if n == 0:
-                raise InputError(str(paths[0]), f"domain {domain!r} has no non-empty text in its {split} files", "add documents or remove the domain")
+                raise InputError(
+                    str(paths[0]),
+                    f"domain {domain!r} has no non-empty text in its {split} files",
+                    "add documents or remove the domain",
+                )
             counts[split][domain] = n
     return counts
 
@@ -100,7 +118,9 @@ def _write_jsonl(path: Path, texts: list[str]) -> None:
             f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
 
 
-def write_layout(out: str | Path, train: dict[str, list[str]], valid: dict[str, list[str]], meta: dict, docs_per_file: int = 1000) -> None:
+def write_layout(
+    out: str | Path, train: dict[str, list[str]], valid: dict[str, list[str]], meta: dict, docs_per_file: int = 1000
+) -> None:
     """Write documents in the paper's layout, plus `meta.json`; atomically (a directory swap)."""
     with atomic_path(out) as tmp:
         for split, domains in (("train", train), ("valid", valid)):
@@ -109,4 +129,3 @@ def write_layout(out: str | Path, train: dict[str, list[str]], valid: dict[str, 
                 for k in range(0, max(len(texts), 1), docs_per_file):
                     _write_jsonl(tmp / split / f"{domain}-{k // docs_per_file}.jsonl", texts[k : k + docs_per_file])
         write_json(tmp / "meta.json", meta)
-

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import InputError
 from .config.params import Params, build
+from .errors import InputError
 
 META_KEYS = ("requires",)
 _SAFE_STR = re.compile(r"^[A-Za-z0-9_./:@+<>|=-]*$")
@@ -111,7 +111,8 @@ def apply_sets(doc: dict, sets: dict[str, object]) -> dict:
 
 
 def compose_params(current: dict, names: list[str], sets: dict[str, object] | None = None) -> tuple[dict, list[str]]:
-    """`current` params with the profiles `names`, then `sets`, applied; checked. Also the `-S` arguments that do the same."""
+    """`current` params with the profiles `names`, then `sets`, applied; checked. Also the `-S` arguments that "
+    "do the same."""
     over, requires = compose(names)
     composed = apply_sets(merge(current, over), sets or {})
     check(composed, requires, f"params.yaml with profile(s) {' '.join(names)}")
@@ -150,16 +151,28 @@ def hydra_value(value, where: str = "") -> str:
         return repr(value)
     if isinstance(value, str):
         if not _SAFE_STR.match(value):
-            raise InputError(where, f"value {value!r} has spaces, quotes or other special characters", "use a path or name without them")
+            raise InputError(
+                where,
+                f"value {value!r} has spaces, quotes or other special characters",
+                "use a path or name without them",
+            )
         return f"'{value}'"
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(hydra_value(v, where) for v in value) + "]"
     if isinstance(value, dict):
         for k in value:
             if not _KEY.match(str(k)):
-                raise InputError(f"{where}.{k}", "key has characters Hydra's override grammar does not allow in a key", "use letters, digits, _ and -")
+                raise InputError(
+                    f"{where}.{k}",
+                    "key has characters Hydra's override grammar does not allow in a key",
+                    "use letters, digits, _ and -",
+                )
         return "{" + ",".join(f"{k}:{hydra_value(v, f'{where}.{k}')}" for k, v in value.items()) + "}"
-    raise InputError(where, f"value {value!r} of type {type(value).__name__} cannot be written as an override", "use YAML scalars, lists and mappings")
+    raise InputError(
+        where,
+        f"value {value!r} of type {type(value).__name__} cannot be written as an override",
+        "use YAML scalars, lists and mappings",
+    )
 
 
 def set_args(over: dict, current: dict, path: list[str] | None = None) -> list[str]:
@@ -194,13 +207,27 @@ def _parse_set(text: str) -> tuple[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m regmix.profiles", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("profiles", nargs="+", help="profile names in profiles/ (or YAML paths), applied in order, e.g. paper tiny")
+    parser = argparse.ArgumentParser(
+        prog="python -m regmix.profiles", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "profiles", nargs="+", help="profile names in profiles/ (or YAML paths), applied in order, e.g. paper tiny"
+    )
     parser.add_argument("--data", help="domains.path: a local copy of sail/regmix-data (or -sample) in its layout")
     parser.add_argument("--tokenizer", help="tokenizer.path: a tokenizer.json (GPT-NeoX's for the paper)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="one more override (YAML value), e.g. sweep.workers=4")
-    parser.add_argument("--params", default="params.yaml", help="the params file the overrides apply to (default: params.yaml)")
-    parser.add_argument("--apply", action="store_true", help="write the composed params into --params instead of printing -S arguments")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one more override (YAML value), e.g. sweep.workers=4",
+    )
+    parser.add_argument(
+        "--params", default="params.yaml", help="the params file the overrides apply to (default: params.yaml)"
+    )
+    parser.add_argument(
+        "--apply", action="store_true", help="write the composed params into --params instead of printing -S arguments"
+    )
     args = parser.parse_args(argv)
     try:
         sets = dict(_parse_set(s) for s in args.set)

@@ -7,10 +7,10 @@ import logging
 import os
 import sys
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
-from .errors import InputError
 from .config.params import Params, load_params
+from .errors import InputError
 
 
 def run_stage(main: Callable[[argparse.Namespace, Params], None], parser: argparse.ArgumentParser) -> None:

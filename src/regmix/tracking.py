@@ -29,8 +29,8 @@ def tracking_uri(configured: str, cwd: str | Path | None = None) -> str:
     """`MLFLOW_TRACKING_URI` if set; else `configured`, a relative sqlite path taken from the project root."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or configured
     prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
-        uri = prefix + str(project_root(cwd) / uri[len(prefix):])
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        uri = prefix + str(project_root(cwd) / uri[len(prefix) :])
     return uri
 
 
@@ -38,12 +38,18 @@ def run_tags(cwd: str | Path | None = None) -> dict[str, str]:
     """Provenance tags: git commit, DVC stage and experiment name where known."""
     tags = {}
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
         if commit:
             tags["mlflow.source.git.commit"] = commit
     except (OSError, subprocess.SubprocessError):
         pass
-    for env, tag in (("DVC_STAGE", "dvc.stage"), ("DVC_EXP_NAME", "dvc.exp_name"), ("DVC_EXP_BASELINE_REV", "dvc.baseline_rev")):
+    for env, tag in (
+        ("DVC_STAGE", "dvc.stage"),
+        ("DVC_EXP_NAME", "dvc.exp_name"),
+        ("DVC_EXP_BASELINE_REV", "dvc.baseline_rev"),
+    ):
         if os.environ.get(env):
             tags[tag] = os.environ[env]
     return tags
@@ -76,7 +82,13 @@ class Tracker:
             tags["mlflow.parentRunId"] = parent
         return self.client.create_run(self.experiment_id, tags=tags, run_name=name).info.run_id, False
 
-    def log(self, run_id: str, params: dict | None = None, metrics: list[tuple[str, float, int]] = (), tags: dict | None = None) -> None:
+    def log(
+        self,
+        run_id: str,
+        params: dict | None = None,
+        metrics: list[tuple[str, float, int]] = (),
+        tags: dict | None = None,
+    ) -> None:
         """Log nested params (flattened with dots), (name, value, step) metrics and tags in batches."""
         now = int(time.time() * 1000)
         flat = [Param(k, v) for k, v in _flatten("", params or {}, {}).items()]
@@ -96,7 +108,8 @@ class Tracker:
 
 
 def result_metrics(result: dict, prefix: str = "") -> list[tuple[str, float, int]]:
-    """MLflow metrics of a `TrainResult.as_dict()`: train loss and every domain's val loss by step, and the final val losses."""
+    """MLflow metrics of a `TrainResult.as_dict()`: train loss and every domain's val loss by step, and the "
+    "final val losses."""
     out = [(f"{prefix}train_loss", loss, step) for step, loss in result["train_loss"]]
     for step, losses in result["val_loss"]:
         out += [(f"{prefix}val_loss/{d}", v, step) for d, v in losses.items()]

@@ -65,7 +65,11 @@ class SyntheticConfig:
             raise InputError("domains", f"needs at least 2 domains, found {len(self.domains)}", "list more domains")
         for name, w in self.target_weights.items():
             if name not in self.domains:
-                raise InputError(f"target_weights.{name}", f"unknown domain {name!r} (weight {w})", f"use one of {', '.join(self.domains)}")
+                raise InputError(
+                    f"target_weights.{name}",
+                    f"unknown domain {name!r} (weight {w})",
+                    f"use one of {', '.join(self.domains)}",
+                )
             if not w >= 0:
                 raise InputError(f"target_weights.{name}", f"weight {w!r} is negative", "give weights >= 0")
         if sum(self.target_weights.values()) <= 0:
@@ -93,7 +97,9 @@ class DomainsParams:
         if self.source not in SOURCES:
             raise InputError("source", f"value {self.source!r} is not a known source", f"use one of {SOURCES}")
         if self.source == "local" and not self.path:
-            raise InputError("path", "is empty but source is 'local'", "set domains.path to a directory with train/ and valid/")
+            raise InputError(
+                "path", "is empty but source is 'local'", "set domains.path to a directory with train/ and valid/"
+            )
 
 
 @dataclass(frozen=True)

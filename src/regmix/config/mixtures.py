@@ -16,9 +16,13 @@ class MixtureConfig:
     min_weight: float = 0.001  # smaller weights are zeroed (sparse mixtures, as in the paper)
     decimals: int = 3  # weights are rounded, which is also what deduplication compares
     max_tries: int = 10_000  # rejections allowed per mixture before giving up
-    prior: dict[str, float] | None = None  # a fixed prior {domain: weight} (the paper's token prior); None: the measured one
+    prior: dict[str, float] | None = (
+        None  # a fixed prior {domain: weight} (the paper's token prior); None: the measured one
+    )
 
 
 @dataclass(frozen=True)
 class BaselinesParams:
-    mixtures: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> {domain: weight}, normalized by the baselines stage
+    mixtures: dict[str, dict[str, float]] = field(
+        default_factory=dict
+    )  # name -> {domain: weight}, normalized by the baselines stage

@@ -68,7 +68,9 @@ def _coerce(tp, value, where: str, file: str):
         str: isinstance(value, str),
     }.get(tp, True)
     if not ok:
-        raise InputError(f"{file}, field {where}", f"value {value!r} is not of type {_type_name(tp)}", f"give a {_type_name(tp)}")
+        raise InputError(
+            f"{file}, field {where}", f"value {value!r} is not of type {_type_name(tp)}", f"give a {_type_name(tp)}"
+        )
     return float(value) if tp is float else value
 
 
@@ -77,20 +79,28 @@ def build(cls, data, where: str = "", file: str = "params.yaml"):
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise InputError(f"{file}, field {where or '(top level)'}", f"value {data!r} is not a mapping", "write key: value pairs")
+        raise InputError(
+            f"{file}, field {where or '(top level)'}", f"value {data!r} is not a mapping", "write key: value pairs"
+        )
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     prefix = f"{where}." if where else ""
     for key in data:
         if key not in names:
-            raise InputError(f"{file}, field {prefix}{key}", f"unknown field (value {data[key]!r})", f"use one of: {', '.join(names)}")
+            raise InputError(
+                f"{file}, field {prefix}{key}",
+                f"unknown field (value {data[key]!r})",
+                f"use one of: {', '.join(names)}",
+            )
     kwargs = {k: _coerce(hints[k], v, f"{prefix}{k}", file) for k, v in data.items()}
     try:
         return cls(**kwargs)
     except InputError as e:
         if e.where.startswith(file):
             raise
-        raise InputError(f"{file}, field {prefix}{e.where.removeprefix('params.yaml, field ')}", e.problem, e.fix) from None
+        raise InputError(
+            f"{file}, field {prefix}{e.where.removeprefix('params.yaml, field ')}", e.problem, e.fix
+        ) from None
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

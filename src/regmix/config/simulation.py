@@ -30,13 +30,21 @@ class SimulationConfig:
             names = {f.name for f in dataclasses.fields(MixtureConfig)}
             unknown = [k for k in self.dirichlet if k not in names]
             if unknown:
-                raise InputError(_WHERE + f"dirichlet.{unknown[0]}", "unknown field", f"use some of: {', '.join(sorted(names))}")
+                raise InputError(
+                    _WHERE + f"dirichlet.{unknown[0]}", "unknown field", f"use some of: {', '.join(sorted(names))}"
+                )
             object.__setattr__(self, "dirichlet", MixtureConfig(**self.dirichlet))
         for name in ("n_candidates", "top_k", "bootstrap_candidates", "chunk_size", "histogram_bins"):
             if getattr(self, name) < 1:
                 raise InputError(_WHERE + name, f"value {getattr(self, name)} is not >= 1", "give a positive integer")
         if self.n_bootstrap < 0:
-            raise InputError(_WHERE + "n_bootstrap", f"value {self.n_bootstrap} is negative", "use 0 (no band) or more, e.g. 20")
+            raise InputError(
+                _WHERE + "n_bootstrap", f"value {self.n_bootstrap} is negative", "use 0 (no band) or more, e.g. 20"
+            )
         if self.top_k > min(self.n_candidates, self.bootstrap_candidates):
-            raise InputError(_WHERE + "top_k", f"value {self.top_k} exceeds n_candidates {self.n_candidates} or bootstrap_candidates {self.bootstrap_candidates}",
-                             "lower top_k or raise the candidate counts")
+            raise InputError(
+                _WHERE + "top_k",
+                f"value {self.top_k} exceeds n_candidates {self.n_candidates} or bootstrap_candidates "
+                f"{self.bootstrap_candidates}",
+                "lower top_k or raise the candidate counts",
+            )

@@ -19,9 +19,17 @@ class RayConfig:
 
     def __post_init__(self):
         if self.num_cpus < 0 or self.num_gpus < 0 or self.max_retries < 0:
-            raise InputError("num_cpus", f"num_cpus {self.num_cpus}, num_gpus {self.num_gpus}, max_retries {self.max_retries} must be >= 0", "use non-negative numbers")
+            raise InputError(
+                "num_cpus",
+                f"num_cpus {self.num_cpus}, num_gpus {self.num_gpus}, max_retries {self.max_retries} must be >= 0",
+                "use non-negative numbers",
+            )
         if self.num_gpus > 1 and self.num_gpus != int(self.num_gpus):
-            raise InputError("num_gpus", f"value {self.num_gpus} is a fraction above 1", "use a fraction of one GPU (e.g. 0.25) or a whole number")
+            raise InputError(
+                "num_gpus",
+                f"value {self.num_gpus} is a fraction above 1",
+                "use a fraction of one GPU (e.g. 0.25) or a whole number",
+            )
 
     def resolved_address(self) -> str | None:
         """The cluster to join: `address`, else `RAY_ADDRESS`; None starts a local cluster."""
@@ -41,9 +49,17 @@ class SweepParams:
         if self.executor not in ("local", "ray"):
             raise InputError("executor", f"value {self.executor!r} is not an executor", "use local or ray")
         if self.shard_size < 1 or self.workers < 1 or self.threads < 1:
-            raise InputError("shard_size", f"shard_size {self.shard_size}, workers {self.workers}, threads {self.threads} must be >= 1", "use positive integers")
+            raise InputError(
+                "shard_size",
+                f"shard_size {self.shard_size}, workers {self.workers}, threads {self.threads} must be >= 1",
+                "use positive integers",
+            )
         if sorted(self.shards) != list(range(len(self.shards))):
-            raise InputError("shards", f"value {self.shards!r} is not 0, 1, ..., n-1", "list consecutive shard ids from 0, e.g. [0, 1, 2, 3]")
+            raise InputError(
+                "shards",
+                f"value {self.shards!r} is not 0, 1, ..., n-1",
+                "list consecutive shard ids from 0, e.g. [0, 1, 2, 3]",
+            )
 
     @property
     def n_proxies(self) -> int:

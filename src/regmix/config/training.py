@@ -22,7 +22,9 @@ class ModelConfig:
     intermediate_size: int = 128
     block_size: int = 128
     n_query_groups: int | None = None  # None: one group per head (no grouped queries)
-    padded_vocab_size: int | None = None  # embedding rows; None: the tokenizer's size (the paper pads GPT-NeoX's to 50432)
+    padded_vocab_size: int | None = (
+        None  # embedding rows; None: the tokenizer's size (the paper pads GPT-NeoX's to 50432)
+    )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -34,9 +36,15 @@ class ModelConfig:
 # the 1.1B has 16 heads without grouped queries.
 PAPER_VOCAB_SIZE = 50432
 PAPER_PRESETS: dict[str, ModelConfig] = {
-    "regmix-1m": ModelConfig(n_layer=2, n_head=8, n_embd=256, intermediate_size=512, block_size=2048, padded_vocab_size=PAPER_VOCAB_SIZE),
-    "regmix-60m": ModelConfig(n_layer=10, n_head=8, n_embd=768, intermediate_size=1536, block_size=2048, padded_vocab_size=PAPER_VOCAB_SIZE),
-    "regmix-1b": ModelConfig(n_layer=22, n_head=16, n_embd=2048, intermediate_size=5632, block_size=2048, padded_vocab_size=PAPER_VOCAB_SIZE),
+    "regmix-1m": ModelConfig(
+        n_layer=2, n_head=8, n_embd=256, intermediate_size=512, block_size=2048, padded_vocab_size=PAPER_VOCAB_SIZE
+    ),
+    "regmix-60m": ModelConfig(
+        n_layer=10, n_head=8, n_embd=768, intermediate_size=1536, block_size=2048, padded_vocab_size=PAPER_VOCAB_SIZE
+    ),
+    "regmix-1b": ModelConfig(
+        n_layer=22, n_head=16, n_embd=2048, intermediate_size=5632, block_size=2048, padded_vocab_size=PAPER_VOCAB_SIZE
+    ),
 }
 
 
@@ -70,7 +78,11 @@ class TrainConfig:
             if getattr(self, name) <= 0:
                 raise InputError(name, f"value {getattr(self, name)!r} must be positive", "give a positive integer")
         if self.micro_batch_size is not None and not 0 < self.micro_batch_size <= self.batch_size:
-            raise InputError("micro_batch_size", f"value {self.micro_batch_size!r} is not in 1..batch_size ({self.batch_size})", "use a divisor of batch_size per process, or null for no accumulation")
+            raise InputError(
+                "micro_batch_size",
+                f"value {self.micro_batch_size!r} is not in 1..batch_size ({self.batch_size})",
+                "use a divisor of batch_size per process, or null for no accumulation",
+            )
         if not self.lr > 0:
             raise InputError("lr", f"value {self.lr!r} must be positive", "use e.g. 2e-3")
 
@@ -79,8 +91,12 @@ class TrainConfig:
         per_rank = self.batch_size // world_size
         micro = self.micro_batch_size or per_rank
         if self.batch_size % world_size or per_rank % micro:
-            raise InputError("micro_batch_size", f"batch_size {self.batch_size} over {world_size} processes is {self.batch_size / world_size:g} rows each, not a multiple of micro_batch_size {micro}",
-                             "make batch_size a multiple of devices x micro_batch_size")
+            raise InputError(
+                "micro_batch_size",
+                f"batch_size {self.batch_size} over {world_size} processes is {self.batch_size / world_size:g} "
+                f"rows each, not a multiple of micro_batch_size {micro}",
+                "make batch_size a multiple of devices x micro_batch_size",
+            )
         return per_rank // micro
 
     def steps(self, block_size: int) -> int:
@@ -98,7 +114,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class FabricConfig:
-    """Where a run trains: Lightning Fabric's accelerator, devices per node, nodes and strategy (`training.loop.build_fabric`)."""
+    """Where a run trains: Lightning Fabric's accelerator, devices per node, nodes and strategy "
+    "(`training.loop.build_fabric`)."""
 
     accelerator: str = "cpu"  # cpu | cuda | gpu | mps | auto
     devices: int = 1  # processes (devices) per node
@@ -107,11 +124,17 @@ class FabricConfig:
 
     def __post_init__(self):
         if self.devices < 1 or self.num_nodes < 1:
-            raise InputError("devices", f"devices {self.devices}, num_nodes {self.num_nodes} must be >= 1", "use positive integers")
+            raise InputError(
+                "devices", f"devices {self.devices}, num_nodes {self.num_nodes} must be >= 1", "use positive integers"
+            )
         if self.strategy not in STRATEGIES:
             raise InputError("strategy", f"value {self.strategy!r} is not supported", f"use one of {STRATEGIES}")
         if self.strategy == "fsdp" and self.accelerator == "cpu":
-            raise InputError("strategy", "value 'fsdp' needs GPUs (torch's FSDP has no CPU backend)", "set accelerator: cuda, or use strategy: ddp on CPUs")
+            raise InputError(
+                "strategy",
+                "value 'fsdp' needs GPUs (torch's FSDP has no CPU backend)",
+                "set accelerator: cuda, or use strategy: ddp on CPUs",
+            )
 
 
 @dataclass(frozen=True)

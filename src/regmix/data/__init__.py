@@ -1,1 +1,2 @@
-"""The domains stage: the training and validation domains, from the synthetic corpus, a local directory or a HF dataset."""
+"""The domains stage: the training and validation domains, from the synthetic corpus, a local directory or a HF "
+"dataset."""

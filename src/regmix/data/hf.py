@@ -13,7 +13,11 @@ def _field(row: dict, dotted: str, where: str):
     value = row
     for part in dotted.split("."):
         if not isinstance(value, dict) or part not in value:
-            raise InputError(where, f"row has no field {dotted!r} (fields: {sorted(row)})", "set domains.hf.text_field / domain_field")
+            raise InputError(
+                where,
+                f"row has no field {dotted!r} (fields: {sorted(row)})",
+                "set domains.hf.text_field / domain_field",
+            )
         value = value[part]
     return value
 
@@ -29,23 +33,45 @@ def load_hf(src: HFSource, out: str | Path, target: str | None, prefix: str = ""
         try:
             ds = datasets.load_dataset(src.path, src.name, data_files=src.data_files, split=hf_split)
         except ValueError as e:
-            raise InputError(f"dataset {src.path!r}, split {hf_split!r}", str(e).splitlines()[0], "set domains.hf.train_split / valid_split")
+            raise InputError(
+                f"dataset {src.path!r}, split {hf_split!r}",
+                str(e).splitlines()[0],
+                "set domains.hf.train_split / valid_split",
+            ) from None
         groups: dict[str, list[str]] = {}
         for i, row in enumerate(ds):
             where = f"dataset {src.path!r}, split {hf_split!r}, row {i}"
             text = _field(row, src.text_field, where)
             if not isinstance(text, str):
-                raise InputError(f"{where}, field {src.text_field!r}", f"value {text!r:.80} is not a string", "point domains.hf.text_field at the text")
+                raise InputError(
+                    f"{where}, field {src.text_field!r}",
+                    f"value {text!r:.80} is not a string",
+                    "point domains.hf.text_field at the text",
+                )
             groups.setdefault(prefix + domain_name(_field(row, src.domain_field, where)), []).append(text)
         texts[split] = groups
     train, valid = texts["train"], texts["valid"]
     for split, groups in texts.items():
         for d, docs in groups.items():
             if not any(t.strip() for t in docs):
-                raise InputError(f"dataset {src.path!r}, split {split!r}, domain {d!r}", "no non-empty text", "drop the domain or fix the data")
+                raise InputError(
+                    f"dataset {src.path!r}, split {split!r}, domain {d!r}",
+                    "no non-empty text",
+                    "drop the domain or fix the data",
+                )
     if target and target not in valid:
-        raise InputError("params.yaml, field domains.target", f"{target!r} is not a domain of the validation split ({sorted(valid)})", "pick one of those")
-    meta = {"source": "hf", "path": src.path, "train_domains": sorted(train), "eval_domains": sorted(valid),
-            "target": target, "true_mixture": None}
+        raise InputError(
+            "params.yaml, field domains.target",
+            f"{target!r} is not a domain of the validation split ({sorted(valid)})",
+            "pick one of those",
+        )
+    meta = {
+        "source": "hf",
+        "path": src.path,
+        "train_domains": sorted(train),
+        "eval_domains": sorted(valid),
+        "target": target,
+        "true_mixture": None,
+    }
     write_layout(out, train, valid, meta, src.docs_per_file)
     return meta

@@ -21,10 +21,22 @@ def copy_local(src: str | Path, out: str | Path, target: str | None, prefix: str
     counts = validate_layout(layout)
     eval_domains = [prefix + d for d in layout.eval_domains]
     if target and target not in eval_domains:
-        raise InputError("params.yaml, field domains.target", f"{target!r} has no valid/ file in {src} (prefix {prefix!r})", f"use one of {eval_domains}")
+        raise InputError(
+            "params.yaml, field domains.target",
+            f"{target!r} has no valid/ file in {src} (prefix {prefix!r})",
+            f"use one of {eval_domains}",
+        )
     counts = {s: {prefix + d: n for d, n in c.items()} for s, c in counts.items()}
-    meta = {"source": "local", "path": str(src), "prefix": prefix, "train_domains": [prefix + d for d in layout.train_domains],
-            "eval_domains": eval_domains, "target": target, "true_mixture": None, "documents": counts}
+    meta = {
+        "source": "local",
+        "path": str(src),
+        "prefix": prefix,
+        "train_domains": [prefix + d for d in layout.train_domains],
+        "eval_domains": eval_domains,
+        "target": target,
+        "true_mixture": None,
+        "documents": counts,
+    }
     with atomic_path(out) as tmp:
         for split, domains in layout.files.items():
             (tmp / split).mkdir(parents=True)
@@ -36,4 +48,3 @@ def copy_local(src: str | Path, out: str | Path, target: str | None, prefix: str
                         shutil.copy2(p, tmp / split / (prefix + p.name))
         write_json(tmp / "meta.json", meta)
     return meta
-

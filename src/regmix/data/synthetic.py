@@ -119,7 +119,11 @@ def generate(cfg: SyntheticConfig, target: str = "target") -> tuple[dict[str, li
     for s in np.unique(source):
         where = np.flatnonzero(source == s)
         sampler = target_own if s == len(names) else built[names[s]]
-        for j, text in zip(where, docs(sampler, len(where), np.random.default_rng([cfg.seed, len(cfg.domains), 3, int(s)]))):
+        for j, text in zip(
+            where,
+            docs(sampler, len(where), np.random.default_rng([cfg.seed, len(cfg.domains), 3, int(s)])),
+            strict=True,
+        ):
             target_docs[j] = text
     valid[target] = target_docs
     return train, valid

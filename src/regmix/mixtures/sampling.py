@@ -13,6 +13,7 @@ from ..config.mixtures import MixtureConfig
 from ..errors import InputError
 from ..formats import validate_mixture
 
+
 def resolve_prior(cfg: MixtureConfig, measured: dict[str, float]) -> dict[str, float]:
     """The prior to sample around: `cfg.prior` (validated, normalized) if set, else the measured token prior."""
     if not cfg.prior:
@@ -89,7 +90,7 @@ def sample_mixtures(
                 "raise mixtures.max_epochs, lower min_weight, or ask for fewer proxies",
             )
         seen.add(key)
-        out.append({d: float(x) for d, x in zip(domains, w)})
+        out.append({d: float(x) for d, x in zip(domains, w, strict=True)})
     return out
 
 
@@ -122,7 +123,9 @@ def sample_candidates(
     return w[keep]
 
 
-def check_usage(mixture: dict[str, float], counts: dict[str, int], train_tokens: int, max_epochs: float, where: str) -> None:
+def check_usage(
+    mixture: dict[str, float], counts: dict[str, int], train_tokens: int, max_epochs: float, where: str
+) -> None:
     """Raise if training on `mixture` would repeat some domain more than `max_epochs` times."""
     for d, w in mixture.items():
         need = w * train_tokens
@@ -133,4 +136,3 @@ def check_usage(mixture: dict[str, float], counts: dict[str, int], train_tokens:
                 f"({need / max(counts[d], 1):.1f} epochs > max_epochs {max_epochs})",
                 "lower that weight, raise mixtures.max_epochs, train on fewer tokens, or add data to the domain",
             )
-

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
-from typing import Callable, Iterator
 
 from tqdm import tqdm
 
@@ -43,8 +43,16 @@ class ProxyJob:
 
     def key(self, environment: str) -> str:
         """The cache key: this job's settings and `environment` (data, code and library versions)."""
-        return key_of([self.mixture, dataclasses.asdict(self.model), dataclasses.asdict(self.train), self.eval_domains,
-                       self.accelerator, environment])
+        return key_of(
+            [
+                self.mixture,
+                dataclasses.asdict(self.model),
+                dataclasses.asdict(self.train),
+                self.eval_domains,
+                self.accelerator,
+                environment,
+            ]
+        )
 
 
 @cache
@@ -122,6 +130,8 @@ def run_cached(
     bar.close()
     if failed:
         first = next(iter(failed.values()))
-        raise ProxyFailed(f"{len(failed)} of {len(jobs)} proxies failed (indices {sorted(failed)}); "
-                          f"the {len(results)} others are cached, rerun to retry the failed ones. First error: {first!r}") from first
+        raise ProxyFailed(
+            f"{len(failed)} of {len(jobs)} proxies failed (indices {sorted(failed)}); "
+            f"the {len(results)} others are cached, rerun to retry the failed ones. First error: {first!r}"
+        ) from first
     return dict(sorted(results.items()))

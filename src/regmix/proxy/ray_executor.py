@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..config.sweep import RayConfig
 from .jobs import OnResult, ProxyJob, run_cached, train_proxy
@@ -31,7 +31,7 @@ def run_jobs_ray(
     on_result: OnResult | None = None,
     task: Callable[[ProxyJob], tuple[int, dict]] = train_proxy,
 ) -> dict[int, dict]:
-    """Train `jobs` as Ray tasks running `task` (cached ones are loaded); call `on_result(job, result, cached)` for each.
+    """Train `jobs` as Ray tasks running `task` (cached ones are loaded); call `on_result(job, result, cached)`.
 
     Joins the running Ray session if there is one (`ray.is_initialized()`), else connects to (or
     starts) the cluster of `cfg` and leaves it again at the end.
@@ -46,7 +46,9 @@ def run_jobs_ray(
         if started:
             address = cfg.resolved_address()
             ray.init(address=address, include_dashboard=False, **({} if address else {"num_cpus": cfg.local_cpus}))
-        remote = ray.remote(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, max_retries=cfg.max_retries, retry_exceptions=True)(task)
+        remote = ray.remote(
+            num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, max_retries=cfg.max_retries, retry_exceptions=True
+        )(task)
         # workers may run elsewhere (another node, another working directory): send absolute paths
         job_of = {remote.remote(dataclasses.replace(j, tokens_dir=os.path.abspath(j.tokens_dir))): j for j in todo}
         pending = list(job_of)

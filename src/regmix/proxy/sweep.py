@@ -9,7 +9,9 @@ from .jobs import OnResult, ProxyJob
 from .local import run_jobs
 
 
-def run_sweep(jobs: list[ProxyJob], cache_dir: str | Path, sweep: SweepParams, on_result: OnResult | None = None) -> dict[int, dict]:
+def run_sweep(
+    jobs: list[ProxyJob], cache_dir: str | Path, sweep: SweepParams, on_result: OnResult | None = None
+) -> dict[int, dict]:
     """Train `jobs` with `sweep.executor`: the same cache, outputs and callbacks whichever it is."""
     if sweep.executor == "ray":
         from .ray_executor import run_jobs_ray  # ray is imported only when used

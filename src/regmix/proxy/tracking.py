@@ -13,8 +13,15 @@ from ..tracking import Tracker, result_metrics, run_tags, tracking_uri
 
 def sweep_key(params: Params, tokens_dir: str) -> str:
     """Identifies a sweep: what its proxies depend on, and the DVC experiment running it."""
-    return key_of([dataclasses.asdict(params.proxy), dataclasses.asdict(params.mixtures), params.seed,
-                   TokenStore(tokens_dir).fingerprint, os.environ.get("DVC_EXP_NAME", "")])
+    return key_of(
+        [
+            dataclasses.asdict(params.proxy),
+            dataclasses.asdict(params.mixtures),
+            params.seed,
+            TokenStore(tokens_dir).fingerprint,
+            os.environ.get("DVC_EXP_NAME", ""),
+        ]
+    )
 
 
 class SweepTracker:
@@ -27,14 +34,28 @@ class SweepTracker:
         name = os.environ.get("DVC_EXP_NAME") or f"sweep-{key[:8]}"
         self.parent, existed = self.tracker.find_or_create(name, key, {**self.tags, "regmix.kind": "sweep"})
         if not existed:
-            self.tracker.log(self.parent, params={"proxy": dataclasses.asdict(params.proxy), "mixtures": dataclasses.asdict(params.mixtures), "seed": params.seed})
+            self.tracker.log(
+                self.parent,
+                params={
+                    "proxy": dataclasses.asdict(params.proxy),
+                    "mixtures": dataclasses.asdict(params.mixtures),
+                    "seed": params.seed,
+                },
+            )
 
     def log_proxy(self, job, result: dict, cached: bool) -> None:
         """Log a finished `ProxyJob` as a nested run (once, even when a resumed shard loads it from the cache)."""
         key = key_of([self.parent, job.index])
-        run_id, existed = self.tracker.find_or_create(f"proxy-{job.index}", key, {**self.tags, "regmix.kind": "proxy"}, parent=self.parent)
+        run_id, existed = self.tracker.find_or_create(
+            f"proxy-{job.index}", key, {**self.tags, "regmix.kind": "proxy"}, parent=self.parent
+        )
         if existed:
             return  # logged before a crash or by an earlier run of this shard
-        params = {"index": job.index, "weight": job.mixture, "model": dataclasses.asdict(job.model), "train": dataclasses.asdict(job.train)}
+        params = {
+            "index": job.index,
+            "weight": job.mixture,
+            "model": dataclasses.asdict(job.model),
+            "train": dataclasses.asdict(job.train),
+        }
         self.tracker.log(run_id, params=params, metrics=result_metrics(result) + [("seconds", result["seconds"], 0)])
         self.tracker.finish(run_id)

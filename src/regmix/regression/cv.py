@@ -18,6 +18,7 @@ from .estimators import make_estimator
 
 _WHERE = "params.yaml, field regression."
 
+
 def spearman(a, b) -> float:
     return float(stats.spearmanr(a, b)[0])
 
@@ -63,11 +64,17 @@ def paired_bootstrap(true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, b
 
 def folds_of(n: int, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     if n < k:
-        raise InputError(_WHERE + "folds", f"{k} folds need at least {k} proxies, found {n}", "lower regression.folds or train more proxies")
+        raise InputError(
+            _WHERE + "folds",
+            f"{k} folds need at least {k} proxies, found {n}",
+            "lower regression.folds or train more proxies",
+        )
     return list(KFold(k, shuffle=True, random_state=seed).split(np.zeros(n)))
 
 
-def cv_predictions(names: list[str], X: np.ndarray, y: np.ndarray, folds, config: RegressionConfig, progress=None) -> dict[str, np.ndarray]:
+def cv_predictions(
+    names: list[str], X: np.ndarray, y: np.ndarray, folds, config: RegressionConfig, progress=None
+) -> dict[str, np.ndarray]:
     """Out-of-fold predictions of each candidate.
 
     The ensemble is the mean of its members, which are deterministic, so its out-of-fold
@@ -99,7 +106,15 @@ def choose(preds: dict[str, np.ndarray], y: np.ndarray) -> str:
     return max(scores, key=lambda n: (scores[n], -list(scores).index(n)))
 
 
-def nested_cv(names: list[str], X: np.ndarray, y: np.ndarray, config: RegressionConfig, outer_preds: dict[str, np.ndarray], folds, progress=None):
+def nested_cv(
+    names: list[str],
+    X: np.ndarray,
+    y: np.ndarray,
+    config: RegressionConfig,
+    outer_preds: dict[str, np.ndarray],
+    folds,
+    progress=None,
+):
     """Honest predictions of the selection procedure: each outer fold's choice uses inner CV only.
 
     `outer_preds` are the candidates' out-of-fold predictions on the same outer folds: the chosen
@@ -114,4 +129,3 @@ def nested_cv(names: list[str], X: np.ndarray, y: np.ndarray, config: Regression
         choices.append(best)
         pred[test] = outer_preds[best][test]
     return pred, choices
-

@@ -23,6 +23,7 @@ from ..errors import InputError
 
 _WHERE = "params.yaml, field regression."
 
+
 def log_features(w: np.ndarray, eps: float) -> np.ndarray:
     """log(w + eps): mixing laws are smooth (near-linear) in log-weights, not in weights."""
     return np.log(np.asarray(w, dtype=float) + eps)
@@ -64,8 +65,21 @@ class LogWeightGP(RegressorMixin, BaseEstimator):
     makes ARD fits ~10x slower on hundreds of rows; the model is the same.
     """
 
-    def __init__(self, transform: str = "log", eps: float = 0.001, ard: bool = True, length_scale: float = 1.0, max_iter: int = 200):
-        self.transform, self.eps, self.ard, self.length_scale, self.max_iter = transform, eps, ard, length_scale, max_iter
+    def __init__(
+        self,
+        transform: str = "log",
+        eps: float = 0.001,
+        ard: bool = True,
+        length_scale: float = 1.0,
+        max_iter: int = 200,
+    ):
+        self.transform, self.eps, self.ard, self.length_scale, self.max_iter = (
+            transform,
+            eps,
+            ard,
+            length_scale,
+            max_iter,
+        )
 
     def _neg_lml(self, theta: np.ndarray, Z: np.ndarray, y: np.ndarray):
         """Negative log marginal likelihood and its gradient in log-parameters."""
@@ -100,8 +114,15 @@ class LogWeightGP(RegressorMixin, BaseEstimator):
         k = d if self.ard else 1
         theta0 = np.r_[0.0, np.full(k, np.log(self.length_scale * np.sqrt(d))), np.log(1e-2)]
         bounds = [(np.log(1e-2), np.log(1e2))] + [(np.log(0.1), np.log(1e3))] * k + [(np.log(1e-6), np.log(1.0))]
-        theta = minimize(self._neg_lml, theta0, args=(Z, yn), jac=True, method="L-BFGS-B", bounds=bounds,
-                         options={"maxiter": self.max_iter}).x
+        theta = minimize(
+            self._neg_lml,
+            theta0,
+            args=(Z, yn),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": self.max_iter},
+        ).x
         self.signal_, self.noise_ = float(np.exp(theta[0])), float(np.exp(theta[-1]))
         self.length_scales_ = self.scale_ * (np.exp(theta[1:-1]) if self.ard else np.exp(theta[1]))
         self.Z_ = raw / self.length_scales_
@@ -114,7 +135,7 @@ class LogWeightGP(RegressorMixin, BaseEstimator):
         out = np.empty(len(Z))
         step = max(1, 4_000_000 // len(self.Z_))  # rows per block: a few MB of kernel at a time
         for s in range(0, len(Z), step):
-            out[s:s + step] = (self.signal_ * np.exp(-0.5 * _sqdist(Z[s:s + step], self.Z_))) @ self.alpha_
+            out[s : s + step] = (self.signal_ * np.exp(-0.5 * _sqdist(Z[s : s + step], self.Z_))) @ self.alpha_
         return out * self.y_std_ + self.y_mean_
 
 
@@ -141,10 +162,18 @@ def make_estimator(name: str, config: RegressionConfig):
 
         c = config.lightgbm if name == "lightgbm" else config.lightgbm_reg
         return lgb.LGBMRegressor(
-            n_estimators=c.n_estimators, learning_rate=c.learning_rate, num_leaves=c.num_leaves,
-            min_child_samples=c.min_child_samples, subsample=c.subsample, subsample_freq=1 if c.subsample < 1 else 0,
-            colsample_bytree=c.colsample, random_state=c.seed, deterministic=True, force_row_wise=True,
-            num_threads=config.threads, verbose=-1,
+            n_estimators=c.n_estimators,
+            learning_rate=c.learning_rate,
+            num_leaves=c.num_leaves,
+            min_child_samples=c.min_child_samples,
+            subsample=c.subsample,
+            subsample_freq=1 if c.subsample < 1 else 0,
+            colsample_bytree=c.colsample,
+            random_state=c.seed,
+            deterministic=True,
+            force_row_wise=True,
+            num_threads=config.threads,
+            verbose=-1,
         )
     if name == "loglinear":
         return LogLinearLaw()
@@ -155,4 +184,3 @@ def make_estimator(name: str, config: RegressionConfig):
     if name == "ensemble":
         return MeanEnsemble([make_estimator(m, config) for m in config.ensemble_members])
     raise InputError(_WHERE + "candidates", f"value {name!r} is not a known model", f"use one of {MODEL_NAMES}")
-

@@ -15,17 +15,24 @@ from .saved import fit_model, save_model
 
 BASELINES = ("linear", "lightgbm")
 
+
 def read_training_data(mixtures_csv, losses_csv, target: str) -> tuple[pd.DataFrame, pd.Series]:
     """Weights (columns = domains, index = proxy index) and the target loss, joined on `index`."""
     mixtures = read_mixtures_csv(mixtures_csv)
     y = read_losses_csv(losses_csv, [target])[target]
     missing = mixtures.index.difference(y.index)
     if len(missing) == len(mixtures):
-        raise InputError(f"{mixtures_csv} and {losses_csv}, column 'index'",
-                         f"no indexes join (mixtures: {_span(mixtures.index)}, losses: {_span(y.index)})", "give both CSVs the same proxy indexes")
+        raise InputError(
+            f"{mixtures_csv} and {losses_csv}, column 'index'",
+            f"no indexes join (mixtures: {_span(mixtures.index)}, losses: {_span(y.index)})",
+            "give both CSVs the same proxy indexes",
+        )
     if len(missing):
-        raise InputError(f"{losses_csv}, column 'index'", f"{len(missing)} mixture indexes have no loss row, e.g. {list(missing[:5])}",
-                         "train and collect those proxies, or drop their rows from the mixtures CSV")
+        raise InputError(
+            f"{losses_csv}, column 'index'",
+            f"{len(missing)} mixture indexes have no loss row, e.g. {list(missing[:5])}",
+            "train and collect those proxies, or drop their rows from the mixtures CSV",
+        )
     return mixtures, y.loc[mixtures.index].rename(target)
 
 
@@ -74,13 +81,28 @@ def fit_dir(mixtures_csv, losses_csv, target: str, out_dir, config: RegressionCo
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_model(model, out_dir, X, y, weights.index)
-    write_text(out_dir / "cv_predictions.csv", pd.DataFrame({"index": weights.index, "true": y, "prediction": nested_pred}).to_csv(index=False, float_format="%.10g"))
-    write_text(out_dir / "cv_predictions_all.csv", pd.DataFrame({"index": weights.index, "true": y, **preds}).to_csv(index=False, float_format="%.10g"))
-    report["significance"] = significance.write_significance(out_dir, weights, y_series, losses_csv, config.significance, config.figures)
+    write_text(
+        out_dir / "cv_predictions.csv",
+        pd.DataFrame({"index": weights.index, "true": y, "prediction": nested_pred}).to_csv(
+            index=False, float_format="%.10g"
+        ),
+    )
+    write_text(
+        out_dir / "cv_predictions_all.csv",
+        pd.DataFrame({"index": weights.index, "true": y, **preds}).to_csv(index=False, float_format="%.10g"),
+    )
+    report["significance"] = significance.write_significance(
+        out_dir, weights, y_series, losses_csv, config.significance, config.figures
+    )
     if config.figures:
         from . import figures
 
-        figures.predicted_vs_true(out_dir / "figures" / "predicted_vs_true.png", y, nested_pred, report["nested"]["cv_spearman"],
-                                             f"{target}: {chosen} (nested {config.folds}-fold CV)")
+        figures.predicted_vs_true(
+            out_dir / "figures" / "predicted_vs_true.png",
+            y,
+            nested_pred,
+            report["nested"]["cv_spearman"],
+            f"{target}: {chosen} (nested {config.folds}-fold CV)",
+        )
     write_json(out_dir / "fit_report.json", report)
     return report

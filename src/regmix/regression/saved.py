@@ -20,6 +20,7 @@ MODEL_FILE = "model.pkl"
 META_FILE = "model.json"
 TRAIN_FILE = "training_data.csv"
 
+
 @dataclass
 class FittedModel:
     """A fitted regression: `predict` takes weights in the fit-time domain order."""
@@ -39,22 +40,30 @@ class FittedModel:
         if isinstance(weights, pd.DataFrame):
             cols = [domain_of(c) for c in weights.columns if c != "index"]
             if cols != self.domains:
-                raise InputError(f"{where}, columns", f"domains {cols} differ from those seen at fit time {self.domains}",
-                                 "give the fit-time domains, in the same order")
+                raise InputError(
+                    f"{where}, columns",
+                    f"domains {cols} differ from those seen at fit time {self.domains}",
+                    "give the fit-time domains, in the same order",
+                )
             X = weights[[c for c in weights.columns if c != "index"]].to_numpy(dtype=float)
         else:
             X = np.asarray(weights, dtype=float)
             if X.ndim == 1:
                 X = X[None, :]
             if X.ndim != 2 or X.shape[1] != len(self.domains):
-                raise InputError(f"{where}, shape", f"shape {X.shape} does not have {len(self.domains)} columns (domains {self.domains})",
-                                 "give one column per fit-time domain")
+                raise InputError(
+                    f"{where}, shape",
+                    f"shape {X.shape} does not have {len(self.domains)} columns (domains {self.domains})",
+                    "give one column per fit-time domain",
+                )
         if not np.all(np.isfinite(X)):
             raise InputError(where, "contains NaN or infinite weights", "give finite weights")
         return X
 
 
-def fit_model(name: str, X: np.ndarray, y: np.ndarray, domains: list[str], target: str, config: RegressionConfig) -> FittedModel:
+def fit_model(
+    name: str, X: np.ndarray, y: np.ndarray, domains: list[str], target: str, config: RegressionConfig
+) -> FittedModel:
     """Fit candidate `name` on all rows."""
     return FittedModel(make_estimator(name, config).fit(X, y), list(domains), target, name, dataclasses.asdict(config))
 
@@ -64,7 +73,10 @@ def save_model(model: FittedModel, model_dir, X: np.ndarray, y: np.ndarray, inde
     model_dir = Path(model_dir)
     with atomic_path(model_dir / MODEL_FILE) as tmp:
         tmp.write_bytes(pickle.dumps(model, protocol=4))
-    write_json(model_dir / META_FILE, {"name": model.name, "target": model.target, "domains": model.domains, "config": model.config})
+    write_json(
+        model_dir / META_FILE,
+        {"name": model.name, "target": model.target, "domains": model.domains, "config": model.config},
+    )
     data = pd.DataFrame(X, columns=[TRAIN_PREFIX + d for d in model.domains])
     data.insert(0, "index", list(index))
     data["target"] = y
@@ -99,4 +111,3 @@ def predict_csv(model_dir, mixtures_csv, out_csv) -> None:
     pred = model.predict(weights.to_numpy(float))
     out = pd.DataFrame({"index": weights.index.to_numpy(), "prediction": pred})
     write_text(out_csv, out.to_csv(index=False, float_format="%.10g"))
-

@@ -40,8 +40,15 @@ def _design(weights: pd.DataFrame, log_weights: bool, eps: float) -> pd.DataFram
     return weights.astype(float)
 
 
-def ols_table(weights: pd.DataFrame, y: pd.Series, log_weights: bool = True, eps: float = 0.001,
-              cov_type: str = "HC3", correction: str = "holm", alpha: float = 0.05) -> pd.DataFrame:
+def ols_table(
+    weights: pd.DataFrame,
+    y: pd.Series,
+    log_weights: bool = True,
+    eps: float = 0.001,
+    cov_type: str = "HC3",
+    correction: str = "holm",
+    alpha: float = 0.05,
+) -> pd.DataFrame:
     """OLS of the loss on each domain's (log-)weight with robust errors: coef, 95% CI, p and corrected p.
 
     Domains whose weight never varies are dropped from the fit and reported with NaNs.
@@ -69,19 +76,25 @@ def spearman_matrix(weights: pd.DataFrame, losses: pd.DataFrame, correction: str
     rows = []
     for d in weights.columns:
         for t in losses.columns:
-            w, l = weights[d].to_numpy(float), losses[t].to_numpy(float)
-            if np.std(w) == 0 or np.std(l) == 0:
+            w, lv = weights[d].to_numpy(float), losses[t].to_numpy(float)
+            if np.std(w) == 0 or np.std(lv) == 0:
                 rows.append((d, t, np.nan, np.nan))
                 continue
-            rho, p = stats.spearmanr(w, l)
+            rho, p = stats.spearmanr(w, lv)
             rows.append((d, t, float(rho), float(p)))
     table = pd.DataFrame(rows, columns=["domain", "target", "rho", "p_value"])
     table["p_corrected"] = correct(table["p_value"], correction)
     return table
 
 
-def interaction_table(weights: pd.DataFrame, y: pd.Series, eps: float = 0.001, cov_type: str = "HC3",
-                      correction: str = "holm", alpha: float = 0.05) -> pd.DataFrame:
+def interaction_table(
+    weights: pd.DataFrame,
+    y: pd.Series,
+    eps: float = 0.001,
+    cov_type: str = "HC3",
+    correction: str = "holm",
+    alpha: float = 0.05,
+) -> pd.DataFrame:
     """Test each pair of domains for an interaction: OLS of the loss on all log-weights plus
     the product of the pair's centred log-weights; the robust p-value of that product term.
 
@@ -126,7 +139,9 @@ def write_significance(out_dir, weights: pd.DataFrame, y: pd.Series, losses_csv,
     if config.interactions:
         inter = interaction_table(weights, y, config.eps, config.cov_type, config.correction, config.alpha)
         write_text(out_dir / "interactions.csv", inter.to_csv(index=False, float_format="%.6g"))
-        summary["significant_interactions"] = [[a, b] for a, b in inter.loc[inter["significant"], ["domain_a", "domain_b"]].to_numpy()]
+        summary["significant_interactions"] = [
+            [a, b] for a, b in inter.loc[inter["significant"], ["domain_a", "domain_b"]].to_numpy()
+        ]
     if figures:
         from . import figures as regression_figures
 

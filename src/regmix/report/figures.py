@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..plotting import plt, save_figure
@@ -13,7 +12,9 @@ def mixture_distributions(path, mixtures: list[dict[str, float]], prior: dict[st
     domains = list(prior)
     fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(domains), 4))
     ax.boxplot([[m[d] for m in mixtures] for d in domains], showfliers=True, flierprops={"markersize": 2})
-    ax.scatter(range(1, len(domains) + 1), [prior[d] for d in domains], color="C3", marker="D", zorder=3, label="token prior")
+    ax.scatter(
+        range(1, len(domains) + 1), [prior[d] for d in domains], color="C3", marker="D", zorder=3, label="token prior"
+    )
     ax.set_xticks(range(1, len(domains) + 1), domains, rotation=45, ha="right")
     ax.set_ylabel("weight")
     ax.set_title(f"{len(mixtures)} proxy mixtures")
@@ -25,7 +26,7 @@ def proxy_curves(path, curves: dict[int, list[tuple[int, float]]], target: str) 
     """Target validation loss against step, one line per proxy."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for points in curves.values():
-        steps, losses = zip(*points)
+        steps, losses = zip(*points, strict=True)
         ax.plot(steps, losses, color="C0", alpha=0.3, lw=1, marker="." if len(steps) < 3 else None)
     ax.set_xlabel("step")
     ax.set_ylabel(f"{target} validation loss")
@@ -52,7 +53,7 @@ def large_comparison(path, curves: dict[str, list[tuple[int, float]]], target: s
     """Target validation loss of each large model against step."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, points in curves.items():
-        steps, losses = zip(*points)
+        steps, losses = zip(*points, strict=True)
         ax.plot(steps, losses, marker="o", ms=3, label=f"{name} ({losses[-1]:.3f})")
     ax.set_xlabel("step")
     ax.set_ylabel(f"{target} validation loss")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import figures
 from ..files import read_json, write_json, write_text
+from . import figures
 
 
 def load_large(large_dir: str | Path, runs: list[str]) -> dict[str, dict]:
@@ -24,7 +24,9 @@ def l1(a: dict[str, float], b: dict[str, float]) -> float:
     return sum(abs(a[d] - b.get(d, 0.0)) for d in a)
 
 
-def build_metrics(fit: dict, large: dict[str, dict], target: str, optimal: dict[str, float], truth: dict[str, float] | None) -> dict:
+def build_metrics(
+    fit: dict, large: dict[str, dict], target: str, optimal: dict[str, float], truth: dict[str, float] | None
+) -> dict:
     """The numbers `dvc metrics` and `dvc exp show` compare."""
     chosen = fit["chosen"]
     metrics = {
@@ -50,8 +52,15 @@ def _table(rows: list[list], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def summary_markdown(metrics: dict, fit: dict, mixtures: dict[str, dict[str, float]], large: dict[str, dict], target: str, n_proxies: int,
-                     tables: dict[str, pd.DataFrame]) -> str:
+def summary_markdown(
+    metrics: dict,
+    fit: dict,
+    mixtures: dict[str, dict[str, float]],
+    large: dict[str, dict],
+    target: str,
+    n_proxies: int,
+    tables: dict[str, pd.DataFrame],
+) -> str:
     """A one-page summary of the run with the figures in `figures/`."""
     reg, nested = fit["models"], fit["nested"]
     band = tables["band"].set_index("domain")
@@ -60,33 +69,70 @@ def summary_markdown(metrics: dict, fit: dict, mixtures: dict[str, dict[str, flo
         "# RegMix report",
         "",
         f"{n_proxies} proxy models; regression target `{fit['target']}`; chosen model **{fit['chosen']}**, "
-        f"held-out Spearman rho **{nested['cv_spearman']:.4f}** (95% CI {nested['ci95'][0]:.4f} to {nested['ci95'][1]:.4f}; "
+        f"held-out Spearman rho **{nested['cv_spearman']:.4f}** (95% CI {nested['ci95'][0]:.4f} to "
+        f"{nested['ci95'][1]:.4f}; "
         "nested k-fold cross-validation: the model choice is made inside each fold).",
         "",
         "## Regression (held-out, k-fold cross-validation on the proxies)",
         "",
-        _table([[name, f"{m['cv_spearman']:.4f}", *(f"{x:.4f}" for x in m.get("ci95", [float('nan')] * 2)), f"{m.get('pearson', float('nan')):.4f}", f"{m.get('mse', float('nan')):.3g}"]
-                for name, m in reg.items()], ["model", "Spearman rho", "CI low", "CI high", "Pearson r", "MSE"]),
+        _table(
+            [
+                [
+                    name,
+                    f"{m['cv_spearman']:.4f}",
+                    *(f"{x:.4f}" for x in m.get("ci95", [float("nan")] * 2)),
+                    f"{m.get('pearson', float('nan')):.4f}",
+                    f"{m.get('mse', float('nan')):.3g}",
+                ]
+                for name, m in reg.items()
+            ],
+            ["model", "Spearman rho", "CI low", "CI high", "Pearson r", "MSE"],
+        ),
         "",
         "![predicted vs true](figures/predicted_vs_true.png)",
         "",
         "## Which domains matter",
         "",
-        f"OLS of the target loss on the domain weights (log-weights unless `regression.significance.log_weights` is false; robust errors; p-values corrected for {len(ols)} domains):",
+        "OLS of the target loss on the domain weights (log-weights unless `regression.significance.log_weights` "
+        f"is false; robust errors; p-values corrected for {len(ols)} domains):",
         "",
-        _table([[r.domain, f"{r.coef:+.4f}", f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]", f"{r.p_corrected:.3g}", "yes" if r.significant else ""]
-                for r in ols.itertuples()], ["domain", "coefficient", "95% CI", "corrected p", "significant"]),
+        _table(
+            [
+                [
+                    r.domain,
+                    f"{r.coef:+.4f}",
+                    f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]",
+                    f"{r.p_corrected:.3g}",
+                    "yes" if r.significant else "",
+                ]
+                for r in ols.itertuples()
+            ],
+            ["domain", "coefficient", "95% CI", "corrected p", "significant"],
+        ),
         "",
-        "Significant pairwise interactions: " + (", ".join(f"{r.domain_a} x {r.domain_b} ({r.coef:+.4f})" for r in pairs.itertuples() if r.significant) or "none") + ".",
+        "Significant pairwise interactions: "
+        + (
+            ", ".join(f"{r.domain_a} x {r.domain_b} ({r.coef:+.4f})" for r in pairs.itertuples() if r.significant)
+            or "none"
+        )
+        + ".",
         "",
         "![domain correlations](figures/spearman_heatmap.png)",
         "",
         "## Mixtures",
         "",
-        "The RegMix mixture is the mean of the top candidates of the simulation; the band is from refits on bootstrap resamples of the proxies.",
+        "The RegMix mixture is the mean of the top candidates of the simulation; the band is from refits on "
+        "bootstrap resamples of the proxies.",
         "",
-        _table([[d] + [f"{m[d]:.3f}" for m in mixtures.values()] + [f"{band.loc[d, 'low']:.3f} to {band.loc[d, 'high']:.3f}"]
-                for d in next(iter(mixtures.values()))], ["domain", *mixtures, "RegMix band"]),
+        _table(
+            [
+                [d]
+                + [f"{m[d]:.3f}" for m in mixtures.values()]
+                + [f"{band.loc[d, 'low']:.3f} to {band.loc[d, 'high']:.3f}"]
+                for d in next(iter(mixtures.values()))
+            ],
+            ["domain", *mixtures, "RegMix band"],
+        ),
         "",
         "![prior vs optimal](figures/mixture_band.png)",
         "",
@@ -95,21 +141,63 @@ def summary_markdown(metrics: dict, fit: dict, mixtures: dict[str, dict[str, flo
     ]
     if "optimal_l1_to_truth" in metrics:
         lines += [f"L1 distance of the RegMix mixture to the true w*: {metrics['optimal_l1_to_truth']:.3f}", ""]
-    lines += ["![mixtures](figures/mixtures.png)", "", "## Large models", "",
-              _table([[name, f"{r['val_loss'][target]:.4f}", f"{sum(r['val_loss'].values()) / len(r['val_loss']):.4f}", f"{r['tokens']:,}", r["seconds"]]
-                      for name, r in sorted(large.items(), key=lambda kv: kv[1]["val_loss"][target])],
-                     ["mixture", f"{target} loss", "mean loss (all domains)", "tokens", "seconds"]), ""]
+    lines += [
+        "![mixtures](figures/mixtures.png)",
+        "",
+        "## Large models",
+        "",
+        _table(
+            [
+                [
+                    name,
+                    f"{r['val_loss'][target]:.4f}",
+                    f"{sum(r['val_loss'].values()) / len(r['val_loss']):.4f}",
+                    f"{r['tokens']:,}",
+                    r["seconds"],
+                ]
+                for name, r in sorted(large.items(), key=lambda kv: kv[1]["val_loss"][target])
+            ],
+            ["mixture", f"{target} loss", "mean loss (all domains)", "tokens", "seconds"],
+        ),
+        "",
+    ]
     if "regmix_minus" in metrics:
-        lines += [f"RegMix minus {name}: {diff:+.4f}" + ("  (the gap to the model trained on the target's true mixture w*; negative: RegMix's mixture did better)"
-                                                        if name == "truth" else "") for name, diff in metrics["regmix_minus"].items()]
+        lines += [
+            f"RegMix minus {name}: {diff:+.4f}"
+            + (
+                "  (the gap to the model trained on the target's true mixture w*; negative: RegMix's mixture did "
+                "better)"
+                if name == "truth"
+                else ""
+            )
+            for name, diff in metrics["regmix_minus"].items()
+        ]
         lines.append("")
-    lines += ["![large models](figures/large_models.png)", "", "## Proxies", "", "![proxy mixtures](figures/proxy_mixtures.png)", "",
-              "![proxy curves](figures/proxy_curves.png)", ""]
+    lines += [
+        "![large models](figures/large_models.png)",
+        "",
+        "## Proxies",
+        "",
+        "![proxy mixtures](figures/proxy_mixtures.png)",
+        "",
+        "![proxy curves](figures/proxy_curves.png)",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def write_report(out: str | Path, fit: dict, cv_predictions: pd.DataFrame, mixtures: dict[str, dict[str, float]], large: dict[str, dict],
-                 target: str, n_proxies: int, truth: dict[str, float] | None, extra_figures: dict[str, Path], tables: dict[str, pd.DataFrame]) -> dict:
+def write_report(
+    out: str | Path,
+    fit: dict,
+    cv_predictions: pd.DataFrame,
+    mixtures: dict[str, dict[str, float]],
+    large: dict[str, dict],
+    target: str,
+    n_proxies: int,
+    truth: dict[str, float] | None,
+    extra_figures: dict[str, Path],
+    tables: dict[str, pd.DataFrame],
+) -> dict:
     """Write `metrics.json`, `summary.md`, `figures/` and `plots/` under `out`; return the metrics."""
     out = Path(out)
     metrics = build_metrics(fit, large, target, mixtures["regmix"], truth)
@@ -119,10 +207,23 @@ def write_report(out: str | Path, fit: dict, cv_predictions: pd.DataFrame, mixtu
     for name, path in extra_figures.items():
         shutil.copy(path, fig_dir / name)
     figures.mixture_bars(fig_dir / "mixtures.png", mixtures)
-    figures.large_comparison(fig_dir / "large_models.png", {n: list(zip(r["curves"]["step"], r["curves"][target])) for n, r in large.items()}, target)
+    figures.large_comparison(
+        fig_dir / "large_models.png",
+        {n: list(zip(r["curves"]["step"], r["curves"][target], strict=True)) for n, r in large.items()},
+        target,
+    )
     plots = out / "plots"
-    write_text(plots / "predicted_vs_true.csv", cv_predictions.rename(columns={"true": "actual", "prediction": "predicted"})[["index", "actual", "predicted"]].to_csv(index=False))
-    write_text(plots / "mixtures.csv", pd.DataFrame({"domain": list(mixtures["regmix"]), **{k: list(v.values()) for k, v in mixtures.items()}})
-               .rename(columns={"regmix": "weight"}).to_csv(index=False))
+    write_text(
+        plots / "predicted_vs_true.csv",
+        cv_predictions.rename(columns={"true": "actual", "prediction": "predicted"})[
+            ["index", "actual", "predicted"]
+        ].to_csv(index=False),
+    )
+    write_text(
+        plots / "mixtures.csv",
+        pd.DataFrame({"domain": list(mixtures["regmix"]), **{k: list(v.values()) for k, v in mixtures.items()}})
+        .rename(columns={"regmix": "weight"})
+        .to_csv(index=False),
+    )
     write_text(out / "summary.md", summary_markdown(metrics, fit, mixtures, large, target, n_proxies, tables))
     return metrics

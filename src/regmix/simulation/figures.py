@@ -14,8 +14,15 @@ def mixture_band(path, band: pd.DataFrame) -> None:
     fig, ax = plt.subplots(figsize=(6, 1.0 + 0.3 * len(band)))
     ax.barh(y - 0.2, band["prior"], height=0.4, label="prior", color="C7")
     err = np.vstack([band["optimal"] - band["low"], band["high"] - band["optimal"]]).clip(min=0)
-    ax.barh(y + 0.2, band["optimal"], height=0.4, xerr=err, label="optimal (95% bootstrap band)", color="C0",
-            error_kw={"elinewidth": 1, "capsize": 2})
+    ax.barh(
+        y + 0.2,
+        band["optimal"],
+        height=0.4,
+        xerr=err,
+        label="optimal (95% bootstrap band)",
+        color="C0",
+        error_kw={"elinewidth": 1, "capsize": 2},
+    )
     ax.set_yticks(y, [short_name(d) for d in band["domain"]], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("weight")
@@ -23,7 +30,9 @@ def mixture_band(path, band: pd.DataFrame) -> None:
     save_figure(fig, path)
 
 
-def loss_histogram(path, edges: np.ndarray, counts: np.ndarray, top_k_max: float, prior_loss: float | None = None) -> None:
+def loss_histogram(
+    path, edges: np.ndarray, counts: np.ndarray, top_k_max: float, prior_loss: float | None = None
+) -> None:
     """Histogram of predicted losses over the candidates, with the top-k cut (and the prior) marked."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.stairs(counts, edges, fill=True, alpha=0.6)

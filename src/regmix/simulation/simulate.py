@@ -42,17 +42,25 @@ def read_prior(path, domains: list[str]) -> dict[str, float]:
             try:
                 doc = json.load(f)
             except json.JSONDecodeError as e:
-                raise InputError(str(path), f"not valid JSON ({e})", "write {\"domain\": token_count, ...}") from None
+                raise InputError(str(path), f"not valid JSON ({e})", 'write {"domain": token_count, ...}') from None
         if not isinstance(doc, dict):
-            raise InputError(str(path), f"expected a mapping, found {type(doc).__name__}", "write {\"domain\": token_count, ...}")
+            raise InputError(
+                str(path), f"expected a mapping, found {type(doc).__name__}", 'write {"domain": token_count, ...}'
+            )
         counts = doc.get("train", doc)
     elif suffix == ".csv":
         df = pd.read_csv(path)
         if len(df.columns) != 2:
-            raise InputError(f"{path}, header", f"columns {list(df.columns)} are not two (domain and count)", "write `domain,tokens` rows")
-        counts = dict(zip(df.iloc[:, 0].astype(str), df.iloc[:, 1]))
+            raise InputError(
+                f"{path}, header",
+                f"columns {list(df.columns)} are not two (domain and count)",
+                "write `domain,tokens` rows",
+            )
+        counts = dict(zip(df.iloc[:, 0].astype(str), df.iloc[:, 1], strict=True))
     else:
-        raise InputError(str(path), f"unknown prior format {suffix!r}", "use .yaml (mixture), .json or .csv (token counts)")
+        raise InputError(
+            str(path), f"unknown prior format {suffix!r}", "use .yaml (mixture), .json or .csv (token counts)"
+        )
     named = {domain_of(k): v for k, v in counts.items()}
     return validate_mixture(named, domains, str(path))
 
@@ -64,7 +72,7 @@ def predict_chunks(estimator, candidates: np.ndarray, chunk_size: int, desc: str
     starts = range(0, len(candidates), chunk_size)
     out = np.empty(len(candidates))
     for s in tqdm(starts, desc=desc, unit="chunk", leave=False, disable=desc is None or len(starts) < 2):
-        out[s:s + chunk_size] = estimator.predict(candidates[s:s + chunk_size])
+        out[s : s + chunk_size] = estimator.predict(candidates[s : s + chunk_size])
     return out
 
 
@@ -75,7 +83,9 @@ def top_k_mean(candidates: np.ndarray, losses: np.ndarray, k: int) -> np.ndarray
     return w / w.sum()
 
 
-def bootstrap_optima(model: FittedModel, X: np.ndarray, y: np.ndarray, candidates: np.ndarray, config: SimulationConfig) -> np.ndarray:
+def bootstrap_optima(
+    model: FittedModel, X: np.ndarray, y: np.ndarray, candidates: np.ndarray, config: SimulationConfig
+) -> np.ndarray:
     """(n_bootstrap, domains) optimal mixtures, each from a refit on resampled training rows."""
     from tqdm.auto import tqdm
 
@@ -88,7 +98,14 @@ def bootstrap_optima(model: FittedModel, X: np.ndarray, y: np.ndarray, candidate
     return np.array(out).reshape(config.n_bootstrap, len(model.domains))
 
 
-def simulate_dir(model_dir, prior_yaml, out_dir, config: SimulationConfig, caps: dict[str, float] | None = None, target: str | None = None) -> dict:
+def simulate_dir(
+    model_dir,
+    prior_yaml,
+    out_dir,
+    config: SimulationConfig,
+    caps: dict[str, float] | None = None,
+    target: str | None = None,
+) -> dict:
     """Run the simulation with the model in `model_dir` around the prior; write under `out_dir`:
     `optimal_mixture.yaml`, `band.csv` (domain, prior, optimal, low, high), `simulated_losses.csv`
     (histogram), `simulation.json` and figures. Returns the summary with {"optimal": {domain: w}}."""
@@ -98,14 +115,17 @@ def simulate_dir(model_dir, prior_yaml, out_dir, config: SimulationConfig, caps:
         validate_mixture(caps, model.domains, "usage caps", normalize=False)
     candidates = sample_candidates(prior, config.n_candidates, config.dirichlet, config.seed, caps)
     if len(candidates) < config.top_k:
-        raise InputError("usage caps" if caps else _WHERE + "n_candidates",
-                         f"only {len(candidates)} of {config.n_candidates} candidates are within the caps, fewer than top_k {config.top_k}",
-                         "raise n_candidates or mixtures.max_epochs, or lower top_k")
+        raise InputError(
+            "usage caps" if caps else _WHERE + "n_candidates",
+            f"only {len(candidates)} of {config.n_candidates} candidates are within the caps, fewer than top_k "
+            f"{config.top_k}",
+            "raise n_candidates or mixtures.max_epochs, or lower top_k",
+        )
     losses = predict_chunks(model.estimator, candidates, config.chunk_size, desc="simulation")
     optimal = top_k_mean(candidates, losses, config.top_k)
     if config.n_bootstrap:
         X, y = load_training_data(model_dir)
-        optima = bootstrap_optima(model, X, y, candidates[:config.bootstrap_candidates], config)
+        optima = bootstrap_optima(model, X, y, candidates[: config.bootstrap_candidates], config)
         low, high = np.percentile(optima, 2.5, axis=0), np.percentile(optima, 97.5, axis=0)
     else:
         low = high = optimal
@@ -121,24 +141,30 @@ def simulate_dir(model_dir, prior_yaml, out_dir, config: SimulationConfig, caps:
         "n_within_caps": int(len(candidates)),
         "top_k": config.top_k,
         "n_bootstrap": config.n_bootstrap,
-        "optimal": {d: float(w) for d, w in zip(domains, optimal)},
-        "band": {d: [float(a), float(b)] for d, a, b in zip(domains, low, high)},
+        "optimal": {d: float(w) for d, w in zip(domains, optimal, strict=True)},
+        "band": {d: [float(a), float(b)] for d, a, b in zip(domains, low, high, strict=True)},
         "predicted_loss": {
             "optimal": float(model.predict(optimal)[0]),
             "prior": float(model.predict(prior_w)[0]),
-            "top_k_mean": float(np.sort(losses)[:config.top_k].mean()),
+            "top_k_mean": float(np.sort(losses)[: config.top_k].mean()),
             "all_mean": float(losses.mean()),
         },
     }
     out_dir = Path(out_dir)
     write_mixture_yaml(out_dir / "optimal_mixture.yaml", summary["optimal"], target or loss_domain(model.target))
     write_text(out_dir / "band.csv", band.to_csv(index=False, float_format="%.6g"))
-    write_text(out_dir / "simulated_losses.csv",
-               pd.DataFrame({"bin_left": edges[:-1], "bin_right": edges[1:], "count": counts}).to_csv(index=False, float_format="%.8g"))
+    write_text(
+        out_dir / "simulated_losses.csv",
+        pd.DataFrame({"bin_left": edges[:-1], "bin_right": edges[1:], "count": counts}).to_csv(
+            index=False, float_format="%.8g"
+        ),
+    )
     if config.figures:
         from . import figures
 
         figures.mixture_band(out_dir / "figures" / "mixture_band.png", band)
-        figures.loss_histogram(out_dir / "figures" / "simulated_losses.png", edges, counts, cut, summary["predicted_loss"]["prior"])
+        figures.loss_histogram(
+            out_dir / "figures" / "simulated_losses.png", edges, counts, cut, summary["predicted_loss"]["prior"]
+        )
     write_json(out_dir / "simulation.json", summary)
     return summary

@@ -12,8 +12,8 @@ from ..config.data import TokenizerConfig
 from ..errors import InputError
 from ..files import atomic_path, write_json
 from ..formats import write_mixture_yaml
-from ..layout import Layout, read_texts
 from ..hashing import files_hash
+from ..layout import Layout, read_texts
 from ..token_store import token_dtype
 from .tokenizer import load_tokenizer, train_bpe
 
@@ -54,13 +54,22 @@ def tokenize_layout(layout: Layout, out: str | Path, cfg: TokenizerConfig, targe
         for split, domain, paths in tqdm(jobs, desc="tokenize", unit="domain"):
             ids = encode_domain(tok, paths, eos_id, cfg.batch_size)
             if ids.size <= 1:
-                raise InputError(str(paths[0]), f"domain {domain!r} ({split}) has no tokens", "add documents or remove the domain")
+                raise InputError(
+                    str(paths[0]), f"domain {domain!r} ({split}) has no tokens", "add documents or remove the domain"
+                )
             (tmp / split).mkdir(exist_ok=True)
             np.save(tmp / split / f"{domain}.npy", ids)
             counts.setdefault(split, {})[domain] = int(ids.size)
         arrays = [f"{split}/{domain}.npy" for split, domain, _ in jobs]
-        write_json(tmp / "counts.json", {"vocab_size": tok.get_vocab_size(), "eos_id": eos_id, **counts,
-                                         "content_hash": files_hash(tmp, ["tokenizer.json", *arrays])})
+        write_json(
+            tmp / "counts.json",
+            {
+                "vocab_size": tok.get_vocab_size(),
+                "eos_id": eos_id,
+                **counts,
+                "content_hash": files_hash(tmp, ["tokenizer.json", *arrays]),
+            },
+        )
         total = sum(counts["train"].values())
         write_mixture_yaml(tmp / "prior.yaml", {d: n / total for d, n in counts["train"].items()}, target)
     return counts

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -30,11 +30,23 @@ def load_tokenizer(path: str | Path, eos_token: str) -> Tokenizer:
     """Load a `tokenizer.json`; its vocabulary must contain `eos_token`."""
     path = Path(path)
     if not path.is_file():
-        raise InputError("params.yaml, field tokenizer.path", f"file {str(path)!r} not found", "give the path of a tokenizer.json, or null to train a BPE")
+        raise InputError(
+            "params.yaml, field tokenizer.path",
+            f"file {str(path)!r} not found",
+            "give the path of a tokenizer.json, or null to train a BPE",
+        )
     try:
         tok = Tokenizer.from_file(str(path))
     except Exception as e:  # the tokenizers library raises a bare Exception for a malformed file
-        raise InputError(str(path), f"not a readable tokenizer.json ({str(e).splitlines()[0]})", "give a tokenizer.json saved by Hugging Face tokenizers") from None
+        raise InputError(
+            str(path),
+            f"not a readable tokenizer.json ({str(e).splitlines()[0]})",
+            "give a tokenizer.json saved by Hugging Face tokenizers",
+        ) from None
     if tok.token_to_id(eos_token) is None:
-        raise InputError(f"{path}, token {eos_token!r}", "not in the vocabulary", "set tokenizer.eos_token to the tokenizer's end-of-text token")
+        raise InputError(
+            f"{path}, token {eos_token!r}",
+            "not in the vocabulary",
+            "set tokenizer.eos_token to the tokenizer's end-of-text token",
+        )
     return tok

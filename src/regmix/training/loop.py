@@ -9,8 +9,8 @@ backward, clip, step; evaluate the validation loss of every domain at intervals 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -35,7 +35,13 @@ def build_fabric(cfg: FabricConfig, precision: str = "32-true") -> Fabric:
         from litgpt.model import Block
 
         strategy = FSDPStrategy(auto_wrap_policy={Block}, state_dict_type="full", sharding_strategy="FULL_SHARD")
-    return Fabric(accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=strategy, precision=precision)
+    return Fabric(
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=strategy,
+        precision=precision,
+    )
 
 
 @dataclass
@@ -62,17 +68,33 @@ class MixtureBatches:
     N processes sees exactly the data of one process with the same global batch.
     """
 
-    def __init__(self, store: TokenStore, mixture: dict[str, float], block_size: int, batch_size: int, seed: int,
-                 rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        store: TokenStore,
+        mixture: dict[str, float],
+        block_size: int,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         self.domains = [d for d, w in mixture.items() if w > 0]
         p = np.array([mixture[d] for d in self.domains], dtype=float)
         self.p = p / p.sum()
         self.arrays = [store.array("train", d) for d in self.domains]
-        for d, a in zip(self.domains, self.arrays):
+        for d, a in zip(self.domains, self.arrays, strict=True):
             if len(a) <= block_size + 1:
-                raise InputError(f"tokens of domain {d!r}", f"{len(a)} tokens, fewer than one block of {block_size + 1}", "add data or lower block_size")
+                raise InputError(
+                    f"tokens of domain {d!r}",
+                    f"{len(a)} tokens, fewer than one block of {block_size + 1}",
+                    "add data or lower block_size",
+                )
         if batch_size % world_size:
-            raise InputError("batch_size", f"value {batch_size} is not divisible by the {world_size} processes", "use a multiple of the device count")
+            raise InputError(
+                "batch_size",
+                f"value {batch_size} is not divisible by the {world_size} processes",
+                "use a multiple of the device count",
+            )
         self.block_size, self.batch_size = block_size, batch_size
         per_rank = batch_size // world_size
         self.rows = slice(rank * per_rank, (rank + 1) * per_rank)
@@ -81,7 +103,10 @@ class MixtureBatches:
     def __next__(self) -> torch.Tensor:
         which = self.rng.choice(len(self.domains), size=self.batch_size, p=self.p)
         starts = [self.rng.integers(0, len(self.arrays[i]) - self.block_size - 1) for i in which]
-        rows = [np.asarray(self.arrays[i][s : s + self.block_size + 1], dtype=np.int64) for i, s in zip(which, starts)]
+        rows = [
+            np.asarray(self.arrays[i][s : s + self.block_size + 1], dtype=np.int64)
+            for i, s in zip(which, starts, strict=True)
+        ]
         return torch.from_numpy(np.stack(rows[self.rows]))
 
 
@@ -90,7 +115,11 @@ def eval_windows(store: TokenStore, domain: str, block_size: int, max_tokens: in
     a = store.array("valid", domain)
     n = min(max(1, max_tokens // block_size), (len(a) - 1) // block_size)
     if n < 1:
-        raise InputError(f"validation tokens of domain {domain!r}", f"{len(a)} tokens, fewer than one block of {block_size + 1}", "add validation data or lower block_size")
+        raise InputError(
+            f"validation tokens of domain {domain!r}",
+            f"{len(a)} tokens, fewer than one block of {block_size + 1}",
+            "add validation data or lower block_size",
+        )
     idx = np.arange(n)[:, None] * block_size + np.arange(block_size + 1)[None, :]
     return torch.from_numpy(np.asarray(a[: n * block_size + 1], dtype=np.int64)[idx])
 
@@ -133,7 +162,9 @@ def train(
     torch.manual_seed(cfg.seed)
     with fabric.init_module():
         model = build_model(model_cfg, store.vocab_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay
+    )
     model, optimizer = fabric.setup(model, optimizer)
 
     T = model_cfg.block_size

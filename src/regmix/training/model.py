@@ -18,7 +18,11 @@ def litgpt_config(cfg: ModelConfig, vocab_size: int, name: str = "regmix-proxy")
     """The litgpt `Config` of shape `cfg` for a tokenizer of `vocab_size` tokens."""
     padded = cfg.padded_vocab_size or vocab_size
     if padded < vocab_size:
-        raise InputError("padded_vocab_size", f"value {padded} is smaller than the tokenizer's {vocab_size} tokens", "raise it, or set null")
+        raise InputError(
+            "padded_vocab_size",
+            f"value {padded} is smaller than the tokenizer's {vocab_size} tokens",
+            "raise it, or set null",
+        )
     return Config(
         name=name,
         block_size=cfg.block_size,

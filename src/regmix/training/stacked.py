@@ -141,8 +141,11 @@ class StackedProxies:
         with amp, sdpa_kernel(_SDPA_BACKENDS):
             hidden = self._body(body_params, self.buffers, idx)
         return linear_cross_entropy(
-            hidden.flatten(1, 2), self.params["lm_head.weight"], targets.flatten(1),
-            self.autocast_dtype, self._ce_fn,
+            hidden.flatten(1, 2),
+            self.params["lm_head.weight"],
+            targets.flatten(1),
+            self.autocast_dtype,
+            self._ce_fn,
         )
 
     @torch.no_grad()
