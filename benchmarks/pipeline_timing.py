@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", args.name):
         parser.error(f"--name {args.name!r}: use letters, digits, '.', '_' or '-'")
     out = args.out or RESULTS / f"pipeline_timing_{args.name}.json"
-    meta = provenance(["dvc", "torch", "litgpt", "lightning", "lightgbm", "scikit-learn", "mlflow"])
+    meta = provenance(list(PACKAGES))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "project"
         copy_project(root)
@@ -144,10 +144,12 @@ def main(argv: list[str] | None = None) -> None:
     print("reports/metrics.json:\n" + json.dumps(metrics, indent=2))
 
 
+PACKAGES = ("dvc", "torch", "litgpt", "lightning", "lightgbm", "scikit-learn", "mlflow")
+# Library versions inside the fresh venv (None for one not installed).
 VERSIONS = (
-    "import json, platform; from importlib import metadata as m; "
-    "print(json.dumps({'python': platform.python_version(), "
-    "**{p: m.version(p) for p in ('dvc', 'torch', 'litgpt', 'lightning', 'lightgbm', 'scikit-learn', 'mlflow')}}))"
+    "import json, platform\nfrom importlib import metadata as m\n"
+    "def v(p):\n    try:\n        return m.version(p)\n    except m.PackageNotFoundError:\n        return None\n"
+    f"print(json.dumps({{'python': platform.python_version(), **{{p: v(p) for p in {PACKAGES!r}}}}}))"
 )
 
 
