@@ -232,6 +232,21 @@ PIPE_512 = "benchmarks/results/pipeline_timing_512.json"
 TESTS = "benchmarks/results/ci_timing.json"
 METRICS = "reports/metrics.json"
 PARAMS = "params.yaml"
+PAPER = "profiles/paper.yaml"
+REGRESSION = "benchmarks/results/regression_benchmark.json"
+CONFIGS = {PARAMS, PAPER}  # committed configuration, not made by a benchmark
+
+
+def exp(x: float) -> str:
+    """`2e-4` for 0.0002."""
+    mantissa, power = f"{x:.0e}".split("e")
+    return f"{mantissa}e{int(power)}"
+
+
+def steps_of(train: dict) -> int:
+    """Optimizer steps of a training config: tokens / (batch x block)."""
+    return train["train"]["tokens"] // (train["train"]["batch_size"] * train["model"]["block_size"])
+
 
 FIGURES = [
     # Set up and run
@@ -327,6 +342,38 @@ FIGURES = [
         PARAMS,
         lambda p: (str(p["regression"]["lightgbm"]["n_estimators"]), f"{p['regression']['lightgbm']['learning_rate']}"),
     ),
+    Figure(r"the paper's (\d+) released runs", REGRESSION, lambda d: str(d["settings"]["n_rows"])),
+    # Paper scale: the paper profile's values
+    Figure(r"the (\d+) Pile domains of", PAPER, lambda p: str(len(p["mixtures"]["prior"]))),
+    Figure(
+        r"(\d+) proxies \((\d+) shards of (\d+)\), the Dirichlet settings \(temperature ([\d.]+), "
+        r"strengths ([\d.]+) to ([\d.]+), (\d+) epochs, minimum weight ([\de-]+)\)",
+        PAPER,
+        lambda p: (
+            str(n_proxies(p)),
+            str(len(p["sweep"]["shards"])),
+            str(p["sweep"]["shard_size"]),
+            *(f"{p['mixtures'][k]:g}" for k in ("temperature", "min_strength", "max_strength", "max_epochs")),
+            exp(p["mixtures"]["min_weight"]),
+        ),
+    ),
+    Figure(
+        r"trained (\d+) steps of (\d+) x (\d+) tokens at a constant ([\de-]+) after (\d+) warmup steps",
+        PAPER,
+        lambda p: (
+            str(steps_of(p["proxy"])),
+            str(p["proxy"]["train"]["batch_size"]),
+            str(p["proxy"]["model"]["block_size"]),
+            exp(p["proxy"]["train"]["lr"]),
+            str(p["proxy"]["train"]["warmup_steps"]),
+        ),
+    ),
+    Figure(
+        r"trained ([\d,]+) steps with cosine decay to ([\de-]+);",
+        PAPER,
+        lambda p: (f"{steps_of(p['large']):,}", exp(p["large"]["train"]["min_lr"])),
+    ),
+    Figure(r"for the 1B models' (\d+)B tokens", PAPER, lambda p: f"{p['large']['train']['tokens'] / 1e9:.0f}"),
 ]
 
 
