@@ -37,6 +37,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO / "src") not in sys.path:  # regmix, when run from a checkout without `pip install -e .`
+    sys.path.append(str(REPO / "src"))
 WIDTH = 110  # README.md's prose lines
 BLOCK = re.compile(r"<!-- table: (?P<source>\S+) -->\n(?P<body>.*?)<!-- /table -->", re.S)
 
@@ -386,7 +388,6 @@ def load(root: Path, source: str) -> dict | None:
     if not path.is_file():
         return None
     if source == PARAMS:
-        sys.path.insert(0, str(root / "src"))
         from regmix.config.params import load_params
 
         return dataclasses.asdict(load_params(path))  # with the defaults README.md also quotes
@@ -475,7 +476,6 @@ def regenerate(root: Path = REPO, readme: str = "README.md") -> list[str]:
     for start, end, new in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]
     if text != path.read_text(encoding="utf-8"):
-        sys.path.insert(0, str(root / "src"))
         from regmix.files import write_text
 
         write_text(path, text)

@@ -119,7 +119,8 @@ def time_model(data: Path, name: str, config: RegressionConfig, n_candidates: in
 
 
 def short(target: str) -> str:
-    return target.removeprefix("metric/the_pile_").removesuffix("_val_loss")
+    """`pile_cc` for metric/the_pile_pile_cc_val_loss (and for the_pile_pile_cc or pile_cc)."""
+    return target.removeprefix("metric/").removeprefix("the_pile_").removesuffix("_val_loss")
 
 
 def paired_test(y: np.ndarray, chosen: np.ndarray, other: np.ndarray, boot: np.ndarray, other_name: str) -> dict:
@@ -172,10 +173,10 @@ def main(argv: list[str] | None = None) -> None:
         all_targets = [c for c in f.readline().strip().split(",") if c != "index"]
     targets = all_targets
     if args.pile_cc_only or args.targets:
-        wanted = {PILE_CC} | {t if t in all_targets else f"metric/the_pile_{t}_val_loss" for t in args.targets or []}
+        wanted = {PILE_CC} | {f"metric/the_pile_{short(t)}_val_loss" for t in args.targets or []}
         unknown = wanted - set(all_targets)
         if unknown:
-            raise SystemExit(f"unknown targets {sorted(unknown)}; the loss columns are: {', '.join(all_targets)}")
+            raise SystemExit(f"unknown targets {sorted(unknown)}; use some of: {', '.join(map(short, all_targets))}")
         targets = [t for t in all_targets if t in wanted]
     meta = provenance(["numpy", "scipy", "scikit-learn", "lightgbm", "joblib"])
     start = time.perf_counter()
