@@ -50,6 +50,7 @@ from regmix.simulation.simulate import predict_chunks
 
 REPO = Path(__file__).resolve().parents[1]
 PILE_CC = "metric/the_pile_pile_cc_val_loss"
+DEFAULT_DATA = REPO.parent / "shared" / "regmix-paper-data"
 # The paper's prior for the simulation: the token distribution of the 17 Pile domains, from
 # sail-sg/regmix `mixture_config/synthesize_mixture.py`.
 PAPER_PRIOR = {
@@ -139,7 +140,7 @@ def paired_test(y: np.ndarray, chosen: np.ndarray, other: np.ndarray, boot: np.n
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(REPO.parent / "shared" / "regmix-paper-data"))
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="folder with train_mixture_1m.csv, train_pile_loss_1m.csv")
     p.add_argument("--folds", type=int, default=10)
     p.add_argument("--inner-folds", type=int, default=3)
     p.add_argument("--n-bootstrap", type=int, default=1000, help="resamples for the CIs and the paired test")
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
         "benchmark": "regression_benchmark",
         **meta,
         "settings": {
-            "data": "shared/regmix-paper-data (train_mixture_1m.csv, train_pile_loss_1m.csv)",
+            "data": "../shared/regmix-paper-data" if data == DEFAULT_DATA else str(data),
             "n_rows": len(cc["y"]),
             "targets": [short(t) for t in targets],
             "folds": config.folds,
