@@ -470,7 +470,11 @@ def regenerate(root: Path = REPO, readme: str = "README.md") -> list[str]:
         if content is None:
             skipped.append(missing(fig.source))
             continue
-        want = fig.values(content)
+        try:
+            want = fig.values(content)
+        except KeyError as e:
+            skipped.append(f"{fig.source} lacks {e}: rerun `{MAKERS.get(fig.source, 'its benchmark')}`")
+            continue
         for m in fig.regex().finditer(text):
             edits += [(m.start(i + 1), m.end(i + 1), w) for i, w in enumerate(want)]
     for start, end, new in sorted(edits, reverse=True):
