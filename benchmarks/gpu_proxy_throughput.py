@@ -20,7 +20,11 @@ What it does
        stacked-compile  the same, body and loss kernel under torch.compile (--compile)
      `--micro-batch` is the number of sequences per forward pass over all proxies together
      (a stack of K runs micro-batch // K sequences per proxy).
-  3. Prints a markdown table (and writes it, with JSON, under `--out`).
+  3. Prints a markdown table and writes the results, with the settings, library versions, date
+     and machine, to `benchmarks/results/gpu_proxy_throughput_<name>.json` (`--name`, by default
+     the GPU's model, e.g. h100; `--out` for another path; on a CPU only with `--name` or `--out`).
+     README.md's GPU table is rendered from `gpu_proxy_throughput_h100.json`
+     (`python benchmarks/readme_tables.py --write`).
 
 FLOPs per token (training = forward + backward = 3x forward; embedding lookups, norms,
 rotary, softmax and the optimizer are not counted):
@@ -45,24 +49,26 @@ Measured (H100 80GB HBM3, torch 2.11.0+cu130, bf16 matmul 754 TFLOP/s, micro-bat
   attention with head size 32 ~12%.
 
 Usage
-  python benchmarks/gpu_proxy_throughput.py --compile --stack 1 4 16 --steps 1 --out results/
-  python benchmarks/gpu_proxy_throughput.py --device cpu --tiny --compile   # smoke test
+  python benchmarks/gpu_proxy_throughput.py --compile --stack 1 4 16 --batch-size 512 --steps 1   # README's table
+  python benchmarks/gpu_proxy_throughput.py --device cpu --tiny --compile --out /tmp/gpu.json     # smoke test
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import re
 import statistics
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from provenance import RESULTS, provenance
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from regmix.config.training import PAPER_PRESETS, ModelConfig
+from regmix.files import write_json
 from regmix.training.model import build_model
 from regmix.training.stacked import StackedProxies
 
@@ -230,6 +236,12 @@ def profile_variant(variant: str, k: int, args, cfg, vocab, device, path: Path) 
     path.write_text(prof.key_averages().table(sort_by=sort, row_limit=40, max_name_column_width=90))
 
 
+def gpu_slug(device_name: str) -> str:
+    """`h100` for "NVIDIA H100 80GB HBM3": the model number, else the whole name."""
+    m = re.search(r"\b[A-Z]+\d+[A-Za-z]*\b", device_name)
+    return (m[0] if m else re.sub(r"[^A-Za-z0-9]+", "-", device_name).strip("-")).lower()
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cuda")
@@ -263,7 +275,9 @@ def main(argv=None) -> None:
         metavar=("VARIANT", "K"),
         help="write a kernel profile of this variant (repeatable)",
     )
-    p.add_argument("--out", type=Path, help="folder for results.md / results.json (/ profile.txt)")
+    p.add_argument("--name", help="results go to benchmarks/results/gpu_proxy_throughput_NAME.json (default: the GPU)")
+    p.add_argument("--out", type=Path, help="results file instead of benchmarks/results/gpu_proxy_throughput_NAME.json")
+    p.add_argument("--profile-dir", type=Path, default=Path("."), help="folder for the --profile tables")
     args = p.parse_args(argv)
 
     device = torch.device(args.device)
@@ -323,19 +337,30 @@ def main(argv=None) -> None:
         )
     table = "\n".join(lines)
     print("\n" + table)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "results.md").write_text(table + "\n")
-        (args.out / "results.json").write_text(
-            json.dumps(
-                dict(device=name, torch=torch.__version__, peak_flops=peak, rows=rows, args=vars(args)),
-                default=str,
-                indent=1,
-            )
+    out = args.out or (RESULTS / f"gpu_proxy_throughput_{args.name or gpu_slug(name)}.json")
+    if args.out or args.name or (device.type == "cuda" and not args.tiny):
+        write_json(
+            out,
+            {
+                "benchmark": "gpu_proxy_throughput",
+                **provenance(["torch", "litgpt", "lightning"]),
+                "device": name,
+                "torch": torch.__version__,
+                "preset": "tiny" if args.tiny else args.preset,
+                "peak_flops": peak,
+                "flops_per_token": fpt,
+                "flops_per_token_causal": fpt_causal,
+                "settings": {
+                    k: v if isinstance(v, (int, float, str, bool, list, type(None))) else str(v)
+                    for k, v in vars(args).items()
+                },
+                "rows": [{k: None if v != v else v for k, v in r.items()} for r in rows],  # NaN: null
+            },
         )
+        print(f"written to {out}")
     for v, k in args.profile:
         k = int(k)
-        path = (args.out or Path(".")) / f"profile_{v}_K{k}.txt"
+        path = args.profile_dir / f"profile_{v}_K{k}.txt"
         profile_variant(v, k, args, cfg, vocab, device, path)
         print(f"profile written to {path}")
 

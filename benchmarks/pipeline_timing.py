@@ -1,11 +1,20 @@
-"""Time the pipeline as a user meets it: `dvc repro` from scratch, then a no-op `dvc repro`.
+"""Time the pipeline as a user meets it: `dvc repro` from scratch, a no-op `dvc repro`, `dvc status`.
 
-Runs in a temporary copy of the repository (so your workspace is untouched) and prints a
-markdown table: wall time of each command, the stages that ran, and the report's key metrics.
+Runs in a temporary copy of the repository (so your workspace is untouched), prints a markdown
+table (wall time of each command and the stages it ran) and writes everything, with the overrides,
+the repository's commit, library versions and machine facts, to
+`benchmarks/results/pipeline_timing_<name>.json` (`--name`; `--out` for another path).
 
-    python benchmarks/pipeline_timing.py                      # the embedded default
-    python benchmarks/pipeline_timing.py -S sweep.shards=[0,1,2,3,4,5,6,7] -S sweep.shard_size=64 \
-        -S proxy.train.tokens=4096 ...                        # e.g. DVC overhead at 512 proxies
+    python benchmarks/pipeline_timing.py --fresh-venv                 # the embedded default, as from a fresh clone
+    python benchmarks/pipeline_timing.py --name 512 $(python -m regmix.profiles tiny) \\
+        -S 'sweep.shards=[0,...,15]' -S sweep.shard_size=32           # DVC overhead at 512 proxies, tiny models
+    python benchmarks/pipeline_timing.py --name tiny --out /tmp/t.json $(python -m regmix.profiles tiny)  # a check
+
+`--fresh-venv` first creates a virtual environment in the temporary folder and times
+`pip install -r requirements.txt` in it (network needed), then runs DVC from it: the README's
+"from a fresh clone and a fresh venv" figure is the install plus `dvc repro` from scratch.
+`-S key=value` (or `-S ++key=value`, as `python -m regmix.profiles` prints) overrides params.yaml;
+`[a,...,b]` is the list of integers a to b.
 """
 
 from __future__ import annotations
@@ -22,14 +31,16 @@ import time
 from pathlib import Path
 
 import yaml
+from provenance import RESULTS, provenance
+
+from regmix.files import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run(cmd: list[str], cwd: Path) -> tuple[float, str]:
-    env = dict(
-        os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(cwd / "src")
-    )
+def run(cmd: list[str], cwd: Path, bin_dir: Path) -> tuple[float, str]:
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(cwd / "src"))
+    env.pop("VIRTUAL_ENV", None)
     t = time.perf_counter()
     p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     dt = time.perf_counter() - t
@@ -38,51 +49,108 @@ def run(cmd: list[str], cwd: Path) -> tuple[float, str]:
     return dt, p.stdout + p.stderr
 
 
+def parse_value(value: str):
+    """A YAML value; `[a,...,b]` is the list of integers a to b."""
+    m = re.fullmatch(r"\[\s*(-?\d+)\s*,\s*\.\.\.\s*,\s*(-?\d+)\s*\]", value)
+    return list(range(int(m[1]), int(m[2]) + 1)) if m else yaml.safe_load(value)
+
+
 def set_param(params: dict, assignment: str) -> None:
     key, value = assignment.split("=", 1)
-    *path, last = key.split(".")
+    *path, last = key.lstrip("+").split(".")
     node = params
     for k in path:
-        node = node[k]
-    node[last] = yaml.safe_load(value)
+        node = node.setdefault(k, {})
+    node[last] = parse_value(value)
 
 
-def main() -> None:
+def copy_project(root: Path) -> None:
+    root.mkdir()
+    for name in ("dvc.yaml", "params.yaml", "stages", "src", ".dvc", ".dvcignore", ".gitignore", "pyproject.toml"):
+        src = REPO / name
+        if src.is_dir():
+            ignore = shutil.ignore_patterns("cache", "tmp", "__pycache__", "*.egg-info")
+            shutil.copytree(src, root / name, ignore=ignore)
+        elif src.exists():
+            shutil.copy(src, root / name)
+    shutil.copy(REPO / "requirements.txt", root / "requirements.txt")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-S", dest="overrides", action="append", default=[], help="key=value, as for dvc exp run")
-    args = parser.parse_args()
+    parser.add_argument("--name", default="default", help="results go to benchmarks/results/pipeline_timing_NAME.json")
+    parser.add_argument("--out", type=Path, help="results file instead of benchmarks/results/pipeline_timing_NAME.json")
+    parser.add_argument(
+        "--fresh-venv", action="store_true", help="time `pip install -r requirements.txt` in a new venv first"
+    )
+    args = parser.parse_args(argv)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", args.name):
+        parser.error(f"--name {args.name!r}: use letters, digits, '.', '_' or '-'")
+    out = args.out or RESULTS / f"pipeline_timing_{args.name}.json"
+    meta = provenance(list(PACKAGES))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "project"
-        root.mkdir()
-        for name in ("dvc.yaml", "params.yaml", "stages", "src", ".dvc", ".gitignore", "pyproject.toml"):
-            src = REPO / name
-            if src.is_dir():
-                shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("cache", "tmp", "__pycache__"))
-            else:
-                shutil.copy(src, root / name)
+        copy_project(root)
         params = yaml.safe_load((root / "params.yaml").read_text())
         for o in args.overrides:
             set_param(params, o)
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        bin_dir = Path(sys.executable).parent
+        steps = []
+        if args.fresh_venv:
+            venv = Path(tmp) / "venv"
+            dt_venv, _ = run([sys.executable, "-m", "venv", str(venv)], root, bin_dir)
+            bin_dir = venv / "bin"
+            dt, _ = run([str(bin_dir / "pip"), "install", "-q", "-r", "requirements.txt"], root, bin_dir)
+            steps.append({"label": "venv + pip install -r requirements.txt", "wall_s": dt_venv + dt, "stages": []})
+            meta["versions"]["venv"] = json.loads(
+                run([str(bin_dir / "python"), "-c", VERSIONS], root, bin_dir)[1].strip().splitlines()[-1]
+            )
         for cmd in (
             ["git", "init", "-q"],
             ["git", "add", "-A"],
             ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "b"],
         ):
-            run(cmd, root)
-        rows = []
+            run(cmd, root, bin_dir)
         for label, cmd in (
             ("dvc repro (from scratch)", ["dvc", "repro"]),
             ("dvc repro (no-op)", ["dvc", "repro"]),
             ("dvc status", ["dvc", "status"]),
         ):
-            dt, out = run(cmd, root)
-            rows.append((label, dt, len(re.findall(r"Running stage", out))))
-        print("| command | wall s | stages run |\n|---|---|---|")
-        for label, dt, n in rows:
-            print(f"| {label} | {dt:.1f} | {n} |")
+            dt, log = run(cmd, root, bin_dir)
+            steps.append({"label": label, "wall_s": dt, "stages": re.findall(r"Running stage '([^']+)'", log)})
         metrics = json.loads((root / "reports" / "metrics.json").read_text())
-        print("\nreports/metrics.json:\n" + json.dumps(metrics, indent=2))
+    scratch = next(s for s in steps if s["label"] == "dvc repro (from scratch)")
+    doc = {
+        "benchmark": "pipeline_timing",
+        "name": args.name,
+        **meta,
+        "overrides": args.overrides,
+        "fresh_venv": args.fresh_venv,
+        "n_stages": len(scratch["stages"]),  # every stage runs from scratch
+        "n_shards": len(params["sweep"]["shards"]),
+        "n_proxies": len(params["sweep"]["shards"]) * params["sweep"]["shard_size"],
+        "steps": [{**s, "stages_run": len(s["stages"])} for s in steps],
+        # what a user waits for before the first results: the install (with --fresh-venv) and the first `dvc repro`
+        "first_results_s": sum(s["wall_s"] for s in steps[: steps.index(scratch) + 1]),
+        "metrics": metrics,
+    }
+    write_json(out, doc)
+    print("| command | wall s | stages run |\n|---|---|---|")
+    for s in doc["steps"]:
+        print(f"| {s['label']} | {s['wall_s']:.1f} | {s['stages_run']} |")
+    print(f"\n{doc['n_stages']} stages, {doc['n_proxies']} proxies; written to {out}")
+    print("reports/metrics.json:\n" + json.dumps(metrics, indent=2))
+
+
+PACKAGES = ("dvc", "torch", "litgpt", "lightning", "lightgbm", "scikit-learn", "mlflow")
+# Library versions inside the fresh venv (None for one not installed).
+VERSIONS = (
+    "import json, platform\nfrom importlib import metadata as m\n"
+    "def v(p):\n    try:\n        return m.version(p)\n    except m.PackageNotFoundError:\n        return None\n"
+    f"print(json.dumps({{'python': platform.python_version(), **{{p: v(p) for p in {PACKAGES!r}}}}}))"
+)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,26 @@
-"""Benchmark the regression candidates on the paper's 512 proxy runs; prints a markdown table.
+"""Benchmark the regression candidates on the paper's 512 proxy runs; writes a results file and prints a table.
 
-    python benchmarks/regression_benchmark.py [--data ../shared/regmix-paper-data] [--folds 10]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/regression_benchmark.py     # the full run README.md shows
+    python benchmarks/readme_tables.py --write                           # then README.md's table from it
 
 Per model: 10-fold CV Spearman rho (with a bootstrap 95% CI) on Pile-CC, the mean 10-fold CV rho
 over all 13 loss targets, the time of one fit on all 512 rows, and the time to sample and predict
-1,000,000 candidate mixtures. The "chosen (nested CV)" row is the honest accuracy of the model
-choice itself: in each outer fold the candidate is picked by inner CV on that fold's training rows.
+1,000,000 candidate mixtures. The "chosen" row is the honest accuracy of the model choice itself:
+in each outer fold the candidate is picked by inner CV on that fold's training rows. Then the
+one-sided paired bootstrap test of the chosen model against the paper's LightGBM and linear
+regression on Pile-CC, with the smallest p-value the resamples can give (1 / (n_bootstrap + 1)).
+
+Everything, with the settings, library versions, date and machine, goes to `--out`
+(`benchmarks/results/regression_benchmark.json` by default; written atomically). A quick check:
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/regression_benchmark.py --pile-cc-only --folds 3 \\
+        --candidates linear lightgbm loglinear --n-candidates 10000 --n-bootstrap 200 --jobs 1 --out /tmp/rb.json
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import pickle
 import time
@@ -18,9 +28,11 @@ from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
+from provenance import RESULTS, provenance
 
 from regmix.config.mixtures import MixtureConfig
 from regmix.config.regression import RegressionConfig
+from regmix.files import write_json
 from regmix.mixtures.sampling import sample_candidates
 from regmix.regression.cv import (
     accuracy,
@@ -38,6 +50,7 @@ from regmix.simulation.simulate import predict_chunks
 
 REPO = Path(__file__).resolve().parents[1]
 PILE_CC = "metric/the_pile_pile_cc_val_loss"
+DEFAULT_DATA = REPO.parent / "shared" / "regmix-paper-data"
 # The paper's prior for the simulation: the token distribution of the 17 Pile domains, from
 # sail-sg/regmix `mixture_config/synthesize_mixture.py`.
 PAPER_PRIOR = {
@@ -106,28 +119,67 @@ def time_model(data: Path, name: str, config: RegressionConfig, n_candidates: in
     return fit_s, time.perf_counter() - start
 
 
-def main() -> None:
+def short(target: str) -> str:
+    """`pile_cc` for metric/the_pile_pile_cc_val_loss (and for the_pile_pile_cc or pile_cc)."""
+    return target.removeprefix("metric/").removeprefix("the_pile_").removesuffix("_val_loss")
+
+
+def paired_test(y: np.ndarray, chosen: np.ndarray, other: np.ndarray, boot: np.ndarray, other_name: str) -> dict:
+    """The one-sided paired bootstrap test of chosen > other, with the smallest p it can give."""
+    test = paired_bootstrap(y, chosen, other, boot)
+    floor = 1 / (len(boot) + 1)  # p = (1 + #resamples not favouring the chosen) / (1 + #resamples)
+    at_floor = test["p_value"] <= floor * (1 + 1e-9)
+    return {
+        "against": other_name,
+        **test,
+        "p_floor": floor,
+        "at_floor": bool(at_floor),
+        "p_text": f"p < {floor:.1g}" if at_floor else f"p = {test['p_value']:.2g}",
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(REPO.parent / "shared" / "regmix-paper-data"))
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="folder with train_mixture_1m.csv, train_pile_loss_1m.csv")
     p.add_argument("--folds", type=int, default=10)
     p.add_argument("--inner-folds", type=int, default=3)
+    p.add_argument("--n-bootstrap", type=int, default=1000, help="resamples for the CIs and the paired test")
     p.add_argument("--candidates", nargs="+", help="default: RegressionConfig's candidates")
-    p.add_argument("--n-candidates", type=int, default=1_000_000)
+    p.add_argument("--n-candidates", type=int, default=1_000_000, help="simulated mixtures timed per model")
     p.add_argument("--jobs", type=int, default=2, help="targets evaluated in parallel")
-    p.add_argument("--pile-cc-only", action="store_true")
+    p.add_argument(
+        "--targets",
+        nargs="+",
+        help="loss columns (or short names, e.g. pile_cc) to evaluate; Pile-CC is always among them; default: all 13",
+    )
+    p.add_argument("--pile-cc-only", action="store_true", help="the same as --targets pile_cc")
     p.add_argument("--cache", help="folder for per-target results, so an interrupted run resumes")
-    args = p.parse_args()
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "regression_benchmark.json",
+        help="results file (default: benchmarks/results/regression_benchmark.json, what README.md shows)",
+    )
+    args = p.parse_args(argv)
     data = Path(args.data)
     if not (data / "train_mixture_1m.csv").is_file():
         raise SystemExit(
             f"paper data not found in {data}: pass --data DIR holding train_mixture_1m.csv and train_pile_loss_1m.csv"
         )
     kw = {"candidates": args.candidates} if args.candidates else {}
-    config = RegressionConfig(folds=args.folds, inner_folds=args.inner_folds, figures=False, **kw)
+    config = RegressionConfig(
+        folds=args.folds, inner_folds=args.inner_folds, n_bootstrap=args.n_bootstrap, figures=False, **kw
+    )
     with open(data / "train_pile_loss_1m.csv") as f:
-        targets = [c for c in f.readline().strip().split(",") if c != "index"]
-    if args.pile_cc_only:
-        targets = [PILE_CC]
+        all_targets = [c for c in f.readline().strip().split(",") if c != "index"]
+    targets = all_targets
+    if args.pile_cc_only or args.targets:
+        wanted = {PILE_CC} | {f"metric/the_pile_{short(t)}_val_loss" for t in args.targets or []}
+        unknown = wanted - set(all_targets)
+        if unknown:
+            raise SystemExit(f"unknown targets {sorted(unknown)}; use some of: {', '.join(map(short, all_targets))}")
+        targets = [t for t in all_targets if t in wanted]
+    meta = provenance(["numpy", "scipy", "scikit-learn", "lightgbm", "joblib"])
     start = time.perf_counter()
     results = Parallel(n_jobs=args.jobs)(
         delayed(evaluate_target)(data, t, config, Path(args.cache) if args.cache else None) for t in targets
@@ -135,45 +187,78 @@ def main() -> None:
     cv_s = time.perf_counter() - start
     by_target = {r["target"]: r for r in results}
     cc = by_target[PILE_CC]
-    boot = bootstrap_indices(len(cc["y"]), 1000, 0)
-    names = list(cc["preds"])
-    rows = []
-    for name in names + ["chosen (nested CV)"]:
-        pred_of = (lambda r: r["nested"]) if name.startswith("chosen") else (lambda r, n=name: r["preds"][n])
+    boot = bootstrap_indices(len(cc["y"]), config.n_bootstrap, config.seed)
+    models = []
+    for name in [*cc["preds"], "chosen"]:
+        pred_of = (lambda r: r["nested"]) if name == "chosen" else (lambda r, n=name: r["preds"][n])
         acc = accuracy(cc["y"], pred_of(cc), boot)
-        mean = np.mean([spearman(pred_of(r), r["y"]) for r in results])
-        model = cc["chosen"] if name.startswith("chosen") else name
+        rho_by_target = {short(r["target"]): spearman(pred_of(r), r["y"]) for r in results}
+        model = cc["chosen"] if name == "chosen" else name
         fit_s, sim_s = time_model(data, model, config, args.n_candidates)
-        label = f"chosen (nested CV; final: {model})" if name.startswith("chosen") else name
-        rows.append((label, acc, mean, fit_s, sim_s))
+        entry = {
+            "name": name,
+            "pile_cc": {"rho": acc["cv_spearman"], "ci95": acc["ci95"], "pearson": acc["pearson"], "mse": acc["mse"]},
+            "mean_rho": float(np.mean(list(rho_by_target.values()))),
+            "rho_by_target": rho_by_target,
+            "fit_s": fit_s,
+            "simulate_s": sim_s,
+        }
+        if name == "chosen":
+            entry.update(final_model=model, choices_per_fold=cc["choices"])
+        models.append(entry)
+    tests = [paired_test(cc["y"], cc["nested"], cc["preds"][b], boot, b) for b in BASELINES]
+    doc = {
+        "benchmark": "regression_benchmark",
+        **meta,
+        "settings": {
+            "data": "../shared/regmix-paper-data" if data == DEFAULT_DATA else str(data),
+            "n_rows": len(cc["y"]),
+            "targets": [short(t) for t in targets],
+            "folds": config.folds,
+            "inner_folds": config.inner_folds,
+            "n_bootstrap": config.n_bootstrap,
+            "seed": config.seed,
+            "n_candidates": args.n_candidates,
+            "jobs": args.jobs,
+            "candidates": config.candidates,
+            "ensemble_members": config.ensemble_members,
+            "lightgbm": dataclasses.asdict(config.lightgbm),
+            "lightgbm_reg": dataclasses.asdict(config.lightgbm_reg),
+            "gp": dataclasses.asdict(config.gp),
+            "threads": config.threads,
+        },
+        "cv_s": cv_s,
+        "models": models,
+        "paired_tests": tests,  # chosen (nested CV) against each of the paper's models, on Pile-CC
+        "final_choice_per_target": {short(r["target"]): r["chosen"] for r in results},
+    }
+    write_json(args.out, doc)
     print(
-        f"\nRegMix regression benchmark: paper's 512 proxies, {args.folds}-fold CV (inner {args.inner_folds}-fold "
-        "for the choice), "
-        f"{len(targets)} targets, CV took {cv_s:.0f} s\n"
+        f"\nRegMix regression benchmark: paper's {len(cc['y'])} proxies, {args.folds}-fold CV (inner "
+        f"{args.inner_folds}-fold for the choice), {len(targets)} targets, CV took {cv_s:.0f} s\n"
     )
     print(
-        f"| model | Pile-CC rho (95% CI) | mean rho, {len(targets)} targets | fit s (512 rows) | simulate "
+        f"| model | Pile-CC rho (95% CI) | mean rho, {len(targets)} targets | fit s ({len(cc['y'])} rows) | simulate "
         f"{args.n_candidates:,} s |"
     )
     print("|---|---|---|---|---|")
-    for label, acc, mean, fit_s, sim_s in rows:
+    for m in models:
+        rho, (lo, hi) = m["pile_cc"]["rho"], m["pile_cc"]["ci95"]
+        label = f"chosen (nested CV; final: {m['final_model']})" if m["name"] == "chosen" else m["name"]
         print(
-            f"| {label} | {100 * acc['cv_spearman']:.2f} ({100 * acc['ci95'][0]:.2f}-{100 * acc['ci95'][1]:.2f}) "
-            f"| {100 * mean:.2f} | {fit_s:.2f} | {sim_s:.1f} |"
+            f"| {label} | {100 * rho:.2f} ({100 * lo:.2f}-{100 * hi:.2f}) | {100 * m['mean_rho']:.2f} "
+            f"| {m['fit_s']:.2f} | {m['simulate_s']:.1f} |"
         )
-    test = paired_bootstrap(cc["y"], cc["nested"], cc["preds"]["lightgbm"], boot)
-    print(
-        f"\nPile-CC, chosen (nested) minus LightGBM: rho difference {100 * test['rho_difference']:+.2f} "
-        f"(95% CI {100 * test['ci95'][0]:+.2f} to {100 * test['ci95'][1]:+.2f}), one-sided paired bootstrap p = "
-        f"{test['p_value']:.4f}"
-    )
+    for t in tests:
+        print(
+            f"\nPile-CC, chosen (nested) minus {t['against']}: rho difference {100 * t['rho_difference']:+.2f} "
+            f"(95% CI {100 * t['ci95'][0]:+.2f} to {100 * t['ci95'][1]:+.2f}), one-sided paired bootstrap "
+            f"{t['p_text']} (p = {t['p_value']:.4g}; the smallest p of {config.n_bootstrap} resamples is "
+            f"{t['p_floor']:.4g})"
+        )
     print("Choices per outer fold (Pile-CC): " + ", ".join(cc["choices"]))
-    print(
-        "Final choice per target: "
-        + ", ".join(
-            f"{r['target'].removeprefix('metric/the_pile_').removesuffix('_val_loss')}={r['chosen']}" for r in results
-        )
-    )
+    print("Final choice per target: " + ", ".join(f"{short(r['target'])}={r['chosen']}" for r in results))
+    print(f"written to {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,512 @@
+"""README.md's figures from the files that hold them: tables rendered from results, inline figures checked.
+
+    python benchmarks/readme_tables.py            # check README.md; exit 1 naming every figure that differs
+    python benchmarks/readme_tables.py --write    # regenerate README.md's figures from the files that exist
+
+Two kinds of figure:
+
+- Blocks: README.md text between `<!-- table: FILE -->` and `<!-- /table -->` is rendered from FILE
+  (relative to the repository) by the renderer in `RENDERERS` that matches FILE's name, and must
+  equal it. FILE is a results file a script in `benchmarks/` writes and the repository commits
+  (`benchmarks/results/*.json`) or the pipeline's own `reports/metrics.json`.
+- Inline figures (`FIGURES`): a README phrase (a regular expression whose groups are the figures;
+  a space matches any whitespace, so phrases may wrap) and the function that writes those figures
+  from FILE's content. Every match of the phrase must show them, and the phrase must be in README.md,
+  so rewording it means updating `FIGURES` too.
+
+A FILE that does not exist yet (a benchmark not run, `dvc repro` not run) is reported as skipped
+with the command that makes it; `--write` leaves its figures as they are. Updating a figure is:
+rerun its benchmark (or `dvc repro`), `python benchmarks/readme_tables.py --write`, commit both.
+`tests/test_readme_figures.py` runs the check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fnmatch
+import json
+import math
+import re
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO / "src") not in sys.path:  # regmix, when run from a checkout without `pip install -e .`
+    sys.path.append(str(REPO / "src"))
+WIDTH = 110  # README.md's prose lines
+BLOCK = re.compile(r"<!-- table: (?P<source>\S+) -->\n(?P<body>.*?)<!-- /table -->", re.S)
+
+# The command that makes each results file, for the message when it is missing.
+MAKERS = {
+    "benchmarks/results/regression_benchmark.json": "OPENBLAS_NUM_THREADS=1 python benchmarks/regression_benchmark.py",
+    "benchmarks/results/pipeline_timing_default.json": "python benchmarks/pipeline_timing.py --fresh-venv",
+    "benchmarks/results/pipeline_timing_512.json": "python benchmarks/pipeline_timing.py --name 512 "
+    "$(python -m regmix.profiles tiny) -S 'sweep.shards=[0,...,15]' -S sweep.shard_size=32",
+    "benchmarks/results/ci_timing.json": "python benchmarks/ci_timing.py",
+    "benchmarks/results/gpu_proxy_throughput_h100.json": "python benchmarks/gpu_proxy_throughput.py --compile "
+    "--stack 1 4 16 --batch-size 512 --steps 1   # on an H100",
+    "reports/metrics.json": "dvc repro   # then commit reports/metrics.json",
+}
+
+
+# ---------------------------------------------------------------- formats
+
+
+def minsec(seconds: float) -> str:
+    """`6 min 46 s`, or `52 s` under a minute."""
+    s = round(seconds)
+    return f"{s // 60} min {s % 60} s" if s >= 60 else f"{s} s"
+
+
+def wrap(text: str) -> str:
+    """A paragraph wrapped as README.md's prose is (code spans and ranges kept whole)."""
+    return textwrap.fill(text, WIDTH, break_on_hyphens=False, break_long_words=False)
+
+
+def rho100(x: float) -> str:
+    return f"{100 * x:.2f}"
+
+
+def signed100(x: float) -> str:
+    return f"{100 * x:+.2f}"
+
+
+def step(doc: dict, label: str) -> dict:
+    """The step of a pipeline-timing results file with this label."""
+    for s in doc["steps"]:
+        if s["label"] == label:
+            return s
+    raise KeyError(f"no step {label!r} in the results (steps: {', '.join(s['label'] for s in doc['steps'])})")
+
+
+def n_proxies(params: dict) -> int:
+    return len(params["sweep"]["shards"]) * params["sweep"]["shard_size"]
+
+
+# ---------------------------------------------------------------- block renderers
+
+
+def render_regression(d: dict, source: str) -> str:
+    """README's table of `benchmarks/regression_benchmark.py`'s results, with its settings and the paired test."""
+    s, m, v = d["settings"], d["machine"], d["versions"]
+    reg = s["lightgbm_reg"]
+    threads = ", ".join(f"{k}={x}" for k, x in m["threads_env"].items()) or "no thread limit set"
+    load = m.get("load_average_at_start")
+    caption = (
+        f"{s['folds']}-fold CV (inner {s['inner_folds']}-fold for the choice) on the paper's {s['n_rows']} runs; "
+        f"Spearman rho x 100 with a bootstrap 95% CI ({s['n_bootstrap']:,} resamples), and its mean over "
+        f"{len(s['targets'])} loss targets; fit and simulation times on a {m['usable_cores']}-core machine "
+        f"({threads}{f', load average {load[0]} at the start' if load else ''}). `lightgbm_reg`: "
+        f"{reg['n_estimators']} rounds at learning rate {reg['learning_rate']}, {reg['num_leaves']} leaves, "
+        f"{reg['min_child_samples']} rows per leaf, row and feature fractions {reg['subsample']} and "
+        f"{reg['colsample']}. LightGBM {v['lightgbm']}, scikit-learn {v['scikit-learn']}; measured "
+        f"{d['date'][:10]} (`{source}`):"
+    )
+    lines = [
+        wrap(caption),
+        "",
+        f"| model | Pile-CC rho (95% CI) | mean rho, {len(s['targets'])} targets | fit s ({s['n_rows']} rows) "
+        f"| simulate {s['n_candidates']:,} s |",
+        "|---|---|---|---|---|",
+    ]
+    labels = {
+        "linear": "linear (paper)",
+        "lightgbm": "lightgbm (paper)",
+        "ensemble": f"ensemble ({', '.join(s['ensemble_members'])})",
+    }
+    for r in d["models"]:
+        lo, hi = r["pile_cc"]["ci95"]
+        cells = [f"{rho100(r['pile_cc']['rho'])} ({rho100(lo)}-{rho100(hi)})", rho100(r["mean_rho"])]
+        if r["name"] == "chosen":
+            label = f"**chosen by nested CV** (final: {r['final_model']})"
+            cells = [f"**{c}**" for c in cells]
+        else:
+            label = labels.get(r["name"], r["name"])
+        lines.append(f"| {label} | {' | '.join(cells)} | {r['fit_s']:.2f} | {r['simulate_s']:.1f} |")
+    t = next(t for t in d["paired_tests"] if t["against"] == "lightgbm")
+    floor = (
+        f" (no resample of {s['n_bootstrap']:,} favoured LightGBM: the smallest p-value {s['n_bootstrap']:,} "
+        f"resamples can give is 1/{s['n_bootstrap'] + 1:,})"
+        if t["at_floor"]
+        else ""
+    )
+    lines += [
+        "",
+        wrap(
+            f"The chosen model minus the paper's LightGBM on Pile-CC: {signed100(t['rho_difference'])} rho (95% CI "
+            f"{signed100(t['ci95'][0])} to {signed100(t['ci95'][1])}), one-sided paired bootstrap {t['p_text']}{floor}."
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+GPU_LABELS = {
+    "fp32-eager": "fp32 eager",
+    "bf16-eager": "bf16 eager",
+    "bf16-compile": "bf16 + torch.compile",
+    "stacked-eager": "stacked eager",
+    "stacked-compile": "stacked + compile",
+}
+
+
+def render_gpu(d: dict, source: str) -> str:
+    """README's table of `benchmarks/gpu_proxy_throughput.py`'s results."""
+    caption = (
+        f"Measured on one {d['device']} (torch {d['torch']}, measured bf16 rate {d['peak_flops'] / 1e12:.1f} "
+        f"TFLOP/s; FLOPs/token {d['flops_per_token'] / 1e6:.1f}M with full-square attention)"
+    )
+    if d.get("provenance"):
+        caption += (
+            f"; date unknown: an earlier session's figures, transcribed into `{source}` (its `provenance` says how), "
+            "not rerun since:"
+        )
+    else:
+        caption += f", {d['date'][:10]} (`{source}`):"
+    best = max(r["mfu"] for r in d["rows"])
+    lines = [wrap(caption), "", "| variant | K | tokens/s (all proxies) | MFU % |", "|---|---|---|---|"]
+    for r in d["rows"]:
+        mfu = f"{100 * r['mfu']:.1f}"
+        lines.append(
+            f"| {GPU_LABELS.get(r['variant'], r['variant'])} | {r['k']} | {r['tokens_per_s']:,.0f} "
+            f"| {f'**{mfu}**' if r['mfu'] == best else mfu} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+LARGE_LABELS = {
+    "regmix": "RegMix",
+    "prior": 'token prior ("human")',
+    "uniform": "uniform",
+    "truth": "w* (the target's true mixture)",
+}
+
+
+def render_large_losses(d: dict, source: str) -> str:
+    """README's table of the default pipeline's large models, from `reports/metrics.json`."""
+    lines = ["| mixture | target loss |", "|---|---|"]
+    lines += [f"| {LARGE_LABELS.get(k, k)} | {x:.3f} |" for k, x in d["large_target_loss"].items()]
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS: dict[str, Callable[[dict, str], str]] = {
+    "benchmarks/results/regression_benchmark.json": render_regression,
+    "benchmarks/results/gpu_proxy_throughput_*.json": render_gpu,
+    "reports/metrics.json": render_large_losses,
+}
+
+
+def renderer(source: str) -> Callable[[dict, str], str]:
+    for pattern, fn in RENDERERS.items():
+        if fnmatch.fnmatchcase(source, pattern):
+            return fn
+    raise KeyError(f"no renderer for {source} (known: {', '.join(RENDERERS)})")
+
+
+# ---------------------------------------------------------------- inline figures
+
+MINSEC = r"(\d+ min \d+ s|\d+ s)"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """An inline figure: `pattern`'s groups in README.md are `value(content of source)`."""
+
+    pattern: str  # a space matches any whitespace (phrases wrap); one group per figure
+    source: str  # relative to the repository; params.yaml is read with its defaults filled in
+    value: Callable[[dict], str | tuple[str, ...]]
+
+    def regex(self) -> re.Pattern:
+        return re.compile(self.pattern.replace(" ", r"\s+"))
+
+    def values(self, content: dict) -> tuple[str, ...]:
+        v = self.value(content)
+        return v if isinstance(v, tuple) else (v,)
+
+
+PIPE = "benchmarks/results/pipeline_timing_default.json"
+PIPE_512 = "benchmarks/results/pipeline_timing_512.json"
+TESTS = "benchmarks/results/ci_timing.json"
+METRICS = "reports/metrics.json"
+PARAMS = "params.yaml"
+PAPER = "profiles/paper.yaml"
+REGRESSION = "benchmarks/results/regression_benchmark.json"
+CONFIGS = {PARAMS, PAPER}  # committed configuration, not made by a benchmark
+
+
+def exp(x: float) -> str:
+    """`2e-4` for 0.0002."""
+    mantissa, power = f"{x:.0e}".split("e")
+    return f"{mantissa}e{int(power)}"
+
+
+def steps_of(train: dict) -> int:
+    """Optimizer steps of a training config: tokens / (batch x block)."""
+    return train["train"]["tokens"] // (train["train"]["batch_size"] * train["model"]["block_size"])
+
+
+FIGURES = [
+    # Set up and run
+    Figure(
+        r"on the embedded default \(" + MINSEC + r" measured from a fresh clone and a fresh venv on (\d+) CPU cores, "
+        r"of which (\d+) s for the install",
+        PIPE,
+        lambda d: (
+            minsec(d["first_results_s"]),
+            str(d["machine"]["usable_cores"]),
+            f"{step(d, 'venv + pip install -r requirements.txt')['wall_s']:.0f}",
+        ),
+    ),
+    Figure(
+        r"runs the second command: (\d+) tests pass, (\d+) skipped without a GPU, in " + MINSEC + r" on (\d+) cores",
+        TESTS,
+        lambda d: (str(d["passed"]), str(d["skipped"]), minsec(d["wall_s"]), str(d["machine"]["usable_cores"])),
+    ),
+    Figure(r"the no-op rerun \((\d+\.\d) s\)", PIPE, lambda d: f"{step(d, 'dvc repro (no-op)')['wall_s']:.1f}"),
+    # Shards keep DVC's overhead small
+    Figure(
+        r"with (\d+) proxies in (\d+) shards \((\d+) stages\) a no-op `dvc repro` took (\d+\.\d) s and `dvc status` "
+        r"(\d+\.\d) s",
+        PIPE_512,
+        lambda d: (
+            str(d["n_proxies"]),
+            str(d["n_shards"]),
+            str(d["n_stages"]),
+            f"{step(d, 'dvc repro (no-op)')['wall_s']:.1f}",
+            f"{step(d, 'dvc status')['wall_s']:.1f}",
+        ),
+    ),
+    # What the default gives
+    Figure(
+        r"the chosen regression \(the mean (\w+) of two GPs and a regularised LightGBM\) has a held-out Spearman rho "
+        r"of (\d\.\d{3}) on",
+        METRICS,
+        lambda d: (d["regression"]["chosen"], f"{d['regression']['nested_cv_spearman']:.3f}"),
+    ),
+    Figure(
+        r"the paper's LightGBM gets (-?\d\.\d\d) here",
+        METRICS,
+        lambda d: f"{d['regression']['lightgbm_cv_spearman']:.2f}",
+    ),
+    Figure(
+        r"on the (\d+) proxies \(nested (\d+)-fold CV; the paper's LightGBM gets -?\d\.\d\d here: (\d+) rounds "
+        r"with its default (\d+) rows per leaf cannot fit (\d+) training rows\)",
+        PARAMS,
+        lambda p: (
+            str(n_proxies(p)),
+            str(p["regression"]["folds"]),
+            str(p["regression"]["lightgbm"]["n_estimators"]),
+            str(p["regression"]["lightgbm"]["min_child_samples"]),
+            # the smallest outer training fold
+            str(n_proxies(p) - math.ceil(n_proxies(p) / p["regression"]["folds"])),
+        ),
+    ),
+    Figure(
+        r"it puts (\d+)% on `wiki` and (\d+)% on `math`",
+        PARAMS,
+        lambda p: tuple(f"{100 * p['domains']['synthetic']['target_weights'][k]:.0f}" for k in ("wiki", "math")),
+    ),
+    # The embedded default
+    Figure(
+        r"(\d+) training domains",
+        PARAMS,
+        lambda p: str(len(p["domains"]["synthetic"]["domains"])),
+    ),
+    Figure(
+        r"in (\d+) clusters that share words",
+        PARAMS,
+        lambda p: str(len({d["cluster"] for d in p["domains"]["synthetic"]["domains"].values()})),
+    ),
+    Figure(
+        r"or, for (\d+)%, from a source of its own",
+        PARAMS,
+        lambda p: f"{100 * p['domains']['synthetic']['own_fraction']:.0f}",
+    ),
+    # The simulation
+    Figure(
+        r"predicts ([\d,]+) candidate mixtures, averages the top (\d+)",
+        PARAMS,
+        lambda p: (f"{p['simulation']['n_candidates']:,}", str(p["simulation"]["top_k"])),
+    ),
+    Figure(
+        r"\*\*Simulation\*\*: ([\d,]+) candidates from the prior's Dirichlet",
+        PARAMS,
+        lambda p: f"{p['simulation']['n_candidates']:,}",
+    ),
+    Figure(r"the optimal mixture is the mean of the top (\d+)\.", PARAMS, lambda p: str(p["simulation"]["top_k"])),
+    Figure(
+        r"the paper's linear regression and LightGBM \((\d+) rounds, learning rate ([\d.]+), never early-stopped\)",
+        PARAMS,
+        lambda p: (str(p["regression"]["lightgbm"]["n_estimators"]), f"{p['regression']['lightgbm']['learning_rate']}"),
+    ),
+    Figure(r"the paper's (\d+) released runs", REGRESSION, lambda d: str(d["settings"]["n_rows"])),
+    # Paper scale: the paper profile's values
+    Figure(r"the (\d+) Pile domains of", PAPER, lambda p: str(len(p["mixtures"]["prior"]))),
+    Figure(
+        r"(\d+) proxies \((\d+) shards of (\d+)\), the Dirichlet settings \(temperature ([\d.]+), "
+        r"strengths ([\d.]+) to ([\d.]+), (\d+) epochs, minimum weight ([\de-]+)\)",
+        PAPER,
+        lambda p: (
+            str(n_proxies(p)),
+            str(len(p["sweep"]["shards"])),
+            str(p["sweep"]["shard_size"]),
+            *(f"{p['mixtures'][k]:g}" for k in ("temperature", "min_strength", "max_strength", "max_epochs")),
+            exp(p["mixtures"]["min_weight"]),
+        ),
+    ),
+    Figure(
+        r"trained (\d+) steps of (\d+) x (\d+) tokens at a constant ([\de-]+) after (\d+) warmup steps",
+        PAPER,
+        lambda p: (
+            str(steps_of(p["proxy"])),
+            str(p["proxy"]["train"]["batch_size"]),
+            str(p["proxy"]["model"]["block_size"]),
+            exp(p["proxy"]["train"]["lr"]),
+            str(p["proxy"]["train"]["warmup_steps"]),
+        ),
+    ),
+    Figure(
+        r"trained ([\d,]+) steps with cosine decay to ([\de-]+);",
+        PAPER,
+        lambda p: (f"{steps_of(p['large']):,}", exp(p["large"]["train"]["min_lr"])),
+    ),
+    Figure(r"for the 1B models' (\d+)B tokens", PAPER, lambda p: f"{p['large']['train']['tokens'] / 1e9:.0f}"),
+]
+
+
+# ---------------------------------------------------------------- checking and writing
+
+
+def load(root: Path, source: str) -> dict | None:
+    """A figure source's content, or None where the file does not exist (yet)."""
+    path = root / source
+    if not path.is_file():
+        return None
+    if source == PARAMS:
+        from regmix.config.params import load_params
+
+        return dataclasses.asdict(load_params(path))  # with the defaults README.md also quotes
+    if path.suffix == ".json":
+        return json.loads(path.read_text(encoding="utf-8"))
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def missing(source: str) -> str:
+    return f"{source} does not exist yet: make it with `{MAKERS.get(source, 'its benchmark script')}`"
+
+
+def blocks(text: str) -> list[re.Match]:
+    found = list(BLOCK.finditer(text))
+    if len(found) != text.count("<!-- table:"):
+        raise ValueError("README.md has a `<!-- table: FILE -->` marker without its `<!-- /table -->` on a later line")
+    return found
+
+
+@dataclass
+class Result:
+    what: str  # the block's file or the figure's phrase
+    ok: bool | None  # None: skipped (its file does not exist)
+    message: str = ""
+
+
+def check_block(root: Path, match: re.Match) -> Result:
+    source = match["source"]
+    content = load(root, source)
+    if content is None:
+        return Result(f"table {source}", None, missing(source))
+    want = renderer(source)(content, source)
+    if want == match["body"]:
+        return Result(f"table {source}", True)
+    return Result(
+        f"table {source}",
+        False,
+        f"README.md's block differs from what {source} renders; "
+        f"run `python benchmarks/readme_tables.py --write`.\nREADME.md:\n{match['body']}\nrendered:\n{want}",
+    )
+
+
+def check_figure(root: Path, text: str, fig: Figure) -> Result:
+    what = f"figure {fig.pattern!r} ({fig.source})"
+    matches = list(fig.regex().finditer(text))
+    if not matches:
+        return Result(what, False, "README.md no longer has this phrase: update FIGURES in benchmarks/readme_tables.py")
+    content = load(root, fig.source)
+    if content is None:
+        return Result(what, None, missing(fig.source))
+    try:
+        want = fig.values(content)
+    except KeyError as e:
+        return Result(what, False, f"{fig.source} lacks {e}: rerun `{MAKERS.get(fig.source, 'its benchmark')}`")
+    for m in matches:
+        if m.groups() != want:
+            return Result(what, False, f"README.md says {m.groups()}, {fig.source} gives {want}: {m[0]!r}")
+    return Result(what, True)
+
+
+def check(root: Path = REPO, readme: str = "README.md") -> list[Result]:
+    text = (root / readme).read_text(encoding="utf-8")
+    return [check_block(root, m) for m in blocks(text)] + [check_figure(root, text, f) for f in FIGURES]
+
+
+def regenerate(root: Path = REPO, readme: str = "README.md") -> list[str]:
+    """Rewrite README.md's blocks and inline figures from the files that exist; returns what was skipped."""
+    path = root / readme
+    text = path.read_text(encoding="utf-8")
+    skipped = []
+    edits: list[tuple[int, int, str]] = []  # (start, end, new text), applied from the end
+    for m in blocks(text):
+        content = load(root, m["source"])
+        if content is None:
+            skipped.append(missing(m["source"]))
+            continue
+        edits.append((m.start("body"), m.end("body"), renderer(m["source"])(content, m["source"])))
+    for fig in FIGURES:
+        content = load(root, fig.source)
+        if content is None:
+            skipped.append(missing(fig.source))
+            continue
+        try:
+            want = fig.values(content)
+        except KeyError as e:
+            skipped.append(f"{fig.source} lacks {e}: rerun `{MAKERS.get(fig.source, 'its benchmark')}`")
+            continue
+        for m in fig.regex().finditer(text):
+            edits += [(m.start(i + 1), m.end(i + 1), w) for i, w in enumerate(want)]
+    for start, end, new in sorted(edits, reverse=True):
+        text = text[:start] + new + text[end:]
+    if text != path.read_text(encoding="utf-8"):
+        from regmix.files import write_text
+
+        write_text(path, text)
+    return sorted(set(skipped))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--write", action="store_true", help="regenerate README.md's figures from the files that exist")
+    args = p.parse_args(argv)
+    if args.write:
+        for reason in regenerate():
+            print(f"left as it is: {reason}")
+    results = check()
+    for r in results:
+        if r.ok is False:
+            print(f"DIFFERS {r.what}\n  {r.message}\n")
+    for r in results:
+        if r.ok is None:
+            print(f"skipped {r.what}: {r.message}")
+    bad = sum(r.ok is False for r in results)
+    print(
+        f"{sum(r.ok is True for r in results)} figures match, {bad} differ, "
+        f"{sum(r.ok is None for r in results)} skipped (file not made yet)"
+    )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
