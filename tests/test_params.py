@@ -94,6 +94,32 @@ def test_configs_stay_plain_frozen_dataclasses():
             lambda d: d["domains"].update(source="local", path="/data"),
             r"field large.runs.truth: value 'models/baselines/truth.yaml' is not a baseline",
         ),
+        (lambda d: d["mixtures"].update(min_weight=1), r"field mixtures.min_weight: value 1 should be less than 1"),
+        (
+            lambda d: d["domains"]["synthetic"].update(target_weights={"wiki": 0}),
+            r"field domains.synthetic.target_weights: value {'wiki': 0.0} has no positive weight",
+        ),
+        (
+            lambda d: d["baselines"].update(mixtures={"uniform": {"web": 1}}),
+            r"field baselines.mixtures.uniform: value {'web': 1.0} is the name of a built-in baseline",
+        ),
+        (
+            lambda d: d["large"]["runs"].update(doremi="models/baselines/doremi.yaml"),
+            r"field large.runs.doremi: value 'models/baselines/doremi.yaml' is not a baseline",
+        ),
+        (
+            lambda d: d["regression"].update(folds=49),
+            r"field regression.folds: value 49 is above the number of proxies \(48 = shards x shard_size\)",
+        ),
+        (
+            lambda d: d["simulation"].update(n_candidates=50),
+            r"field simulation.top_k: value 100 is above n_candidates \(50\)",
+        ),
+        (
+            lambda d: d["large"]["fabric"].update(strategy="fsdp"),
+            r"field large.fabric.strategy: value 'fsdp' needs GPUs",
+        ),
+        (lambda d: d["sweep"].update(shards=[0, 0]), r"field sweep.shards: value \[0, 0\] is not 0, 1, ..., n-1"),
         (lambda d: d.update(seed=-1), r"field seed: value -1 should be greater than or equal to 0"),
         (lambda d: d.update(mlflow=[1]), r"field mlflow: value \[1\] should be a dictionary"),
     ],

@@ -120,7 +120,7 @@ def read_mixtures_csv(path, domains: list[str] | None = None) -> pd.DataFrame:
         i, j = bad_rows[0], bad_cols[0]
         raise InputError(
             f"{path}, column {cols[j]!r}, index {weights.index[i]}",
-            f"value {df[cols[j]].iloc[i]!r} is missing, negative or not a number",
+            f"value {_plain(df[cols[j]].iloc[i])!r} is missing, negative or not a number",
             "give every weight as a number >= 0",
         )
     sums = values.sum(axis=1)
@@ -202,7 +202,7 @@ def read_losses_csv(path, columns: list[str] | None = None) -> pd.DataFrame:
         if len(bad):
             raise InputError(
                 f"{path}, column {column!r}, index {bad.index[0]}",
-                f"value {df.loc[bad.index[0], column]!r} is missing or not a finite number",
+                f"value {_plain(df.loc[bad.index[0], column])!r} is missing or not a finite number",
                 "fill in the loss or remove that proxy's row",
             )
         df[column] = values.astype(float)
@@ -277,11 +277,18 @@ def read_csv(path) -> pd.DataFrame:
     return df
 
 
+def _plain(value):
+    """A cell as a Python value, so a message shows `nan`, not `np.float64(nan)`."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _unique_index(df: pd.DataFrame, path) -> pd.DataFrame:
     idx = pd.to_numeric(df["index"], errors="coerce")
     if idx.isna().any() or (idx % 1 != 0).any():
         bad = df["index"][idx.isna() | (idx % 1 != 0)].iloc[0]
-        raise InputError(f"{path}, column 'index'", f"value {bad!r} is not an integer", "number the rows 1, 2, ...")
+        raise InputError(
+            f"{path}, column 'index'", f"value {_plain(bad)!r} is not an integer", "number the rows 1, 2, ..."
+        )
     dup = idx[idx.duplicated()]
     if len(dup):
         raise InputError(
