@@ -187,7 +187,13 @@ def _parse_set(text: str) -> tuple[str, object]:
     if "=" not in text:
         raise InputError(f"--set {text}", "is not key=value", "write e.g. --set sweep.workers=4")
     key, value = text.split("=", 1)
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise InputError(
+            f"--set {text}", f"value is not YAML ({problem})", "quote it, e.g. --set 'key=\"a: b\"'"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.params} with profile(s) {' '.join(args.profiles)}", file=sys.stderr)
         else:
             print(" ".join(set_arguments))
-    except (InputError, OSError, yaml.YAMLError) as e:
+    except (InputError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
