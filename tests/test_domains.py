@@ -4,6 +4,7 @@ import pytest
 from conftest import tiny_synthetic
 
 from regmix.config.data import HFSource, SyntheticConfig
+from regmix.config.params import build
 from regmix.data.hf import load_hf
 from regmix.data.local import copy_local
 from regmix.data.synthetic import generate
@@ -29,8 +30,8 @@ def test_domains_share_function_words_but_not_own_words():
 
 
 def test_bad_synthetic_config():
-    with pytest.raises(InputError, match="target_weights.nope"):
-        SyntheticConfig(target_weights={"nope": 1.0})
+    with pytest.raises(InputError, match="domains.synthetic.target_weights.nope: value 1.0 is the weight of 'nope'"):
+        build(SyntheticConfig, {"target_weights": {"nope": 1.0}}, "domains.synthetic")
 
 
 def test_layout_round_trip(layout_dir):

@@ -12,6 +12,7 @@ import torch
 import yaml
 from conftest import REPO
 
+from regmix.config.params import build
 from regmix.config.training import FabricConfig, ModelConfig, TrainConfig
 from regmix.errors import InputError
 from regmix.formats import write_mixture_yaml
@@ -49,7 +50,7 @@ def test_gradient_accumulation_matches_one_big_batch(tokens_dir):
     with pytest.raises(InputError, match="micro_batch_size"):
         dataclasses.replace(CFG, micro_batch_size=4).accumulation(4)  # 2 rows per process
     with pytest.raises(InputError, match="micro_batch_size"):
-        TrainConfig(batch_size=8, micro_batch_size=16)
+        build(TrainConfig, {"batch_size": 8, "micro_batch_size": 16})
 
 
 def test_fabric_settings():
@@ -59,9 +60,9 @@ def test_fabric_settings():
         type(fsdp).__name__ == "FSDPStrategy" and fsdp._state_dict_type == "full"
     )  # one lit_model.pth, litgpt's format
     with pytest.raises(InputError, match="fsdp.*GPU"):
-        FabricConfig(strategy="fsdp")  # torch's FSDP has no CPU backend
+        build(FabricConfig, {"strategy": "fsdp"})  # torch's FSDP has no CPU backend
     with pytest.raises(InputError, match="strategy"):
-        FabricConfig(strategy="horovod")
+        build(FabricConfig, {"strategy": "horovod"})
 
 
 @pytest.fixture(scope="module")

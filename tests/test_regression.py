@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from regmix.config.mixtures import MixtureConfig
+from regmix.config.params import build
 from regmix.config.regression import RegressionConfig
 from regmix.errors import InputError
 from regmix.formats import write_mixtures_csv
@@ -156,12 +157,12 @@ def test_bad_inputs_are_clear_errors(data, tmp_path):
 
 
 def test_config_is_validated_with_params_field_names():
-    with pytest.raises(InputError, match="regression.candidates"):
-        RegressionConfig(candidates=["linear", "xgboost"])
+    with pytest.raises(InputError, match=r"regression.candidates\[1\]: value 'xgboost'"):
+        build(RegressionConfig, {"candidates": ["linear", "xgboost"]}, "regression")
     with pytest.raises(InputError, match="regression.lightgbm.nope"):
-        RegressionConfig(lightgbm={"nope": 1})
+        build(RegressionConfig, {"lightgbm": {"nope": 1}}, "regression")
     with pytest.raises(InputError, match="regression.folds"):
-        RegressionConfig(folds=1)
+        build(RegressionConfig, {"folds": 1}, "regression")
     assert RegressionConfig(gp={"eps": 0.01}).gp.eps == 0.01
 
 

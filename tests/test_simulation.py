@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from regmix.config.mixtures import MixtureConfig
+from regmix.config.params import build
 from regmix.config.regression import RegressionConfig
 from regmix.config.simulation import SimulationConfig
 from regmix.errors import InputError
@@ -118,9 +119,9 @@ def test_read_prior_formats_and_errors(tmp_path):
 
 def test_config_validation():
     with pytest.raises(InputError, match="simulation.top_k"):
-        SimulationConfig(n_candidates=10, top_k=100)
+        build(SimulationConfig, {"n_candidates": 10, "top_k": 100}, "simulation")
     with pytest.raises(InputError, match="simulation.dirichlet.nope"):
-        SimulationConfig(dirichlet={"nope": 1})
+        build(SimulationConfig, {"dirichlet": {"nope": 1}}, "simulation")
     assert SimulationConfig(dirichlet={"temperature": 0.5}).dirichlet.temperature == 0.5
 
 

@@ -3,6 +3,7 @@ import dataclasses
 import pytest
 import torch
 
+from regmix.config.params import build
 from regmix.config.training import PAPER_PRESETS, ModelConfig, TrainConfig
 from regmix.errors import InputError
 from regmix.token_store import TokenStore
@@ -25,8 +26,8 @@ def test_lr_schedules():
 
 
 def test_bad_train_config():
-    with pytest.raises(InputError, match="precision.*'fp8'"):
-        TrainConfig(precision="fp8")
+    with pytest.raises(InputError, match="proxy.train.precision: value 'fp8'"):
+        build(TrainConfig, {"precision": "fp8"}, "proxy.train")
 
 
 def test_batches_follow_the_mixture(tokens_dir):

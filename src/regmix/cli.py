@@ -28,6 +28,8 @@ def _section(params_path: str | None, name: str) -> dict:
     if not path.is_file():
         raise InputError(str(path), "file not found", "give the path of a params.yaml, or leave --params out")
     doc = read_yaml(path) or {}
+    if not isinstance(doc, dict):
+        raise InputError(str(path), f"expected a mapping, found {type(doc).__name__}", "write key: value pairs")
     section = doc.get(name) or {}
     if not isinstance(section, dict):
         raise InputError(f"{path}, field {name}", f"value {section!r} is not a mapping", "write key: value pairs")
@@ -81,12 +83,13 @@ def cmd_predict(args) -> None:
 
 
 def cmd_simulate(args) -> None:
+    from .config.mixtures import MixtureConfig
     from .config.simulation import SimulationConfig
     from .simulation.simulate import simulate_dir
 
     section = _section(args.params, "simulation")
-    if args.params and "dirichlet" not in section:
-        section["dirichlet"] = _section(args.params, "mixtures")  # the pipeline's sampler settings
+    if args.params and "dirichlet" not in section:  # the pipeline's sampler settings, checked where they are written
+        section["dirichlet"] = _config(MixtureConfig, _section(args.params, "mixtures"), "mixtures", args.params)
     data = {**section, **_overrides(args, ["n_candidates", "top_k", "n_bootstrap", "seed"])}
     config = _config(SimulationConfig, data, "simulation", args.params)
     caps = None

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from .errors import InputError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -50,5 +52,17 @@ def read_json(path: str | os.PathLike):
 
 
 def read_yaml(path: str | os.PathLike):
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f)
+    """A YAML file's content; a file that is not UTF-8 or not YAML is an InputError naming the line."""
+    raw = Path(path).read_bytes()
+    try:
+        return yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise InputError(
+            f"{path}, line {line}", f"is not UTF-8 ({e.reason} at byte {e.start})", "save the file as UTF-8"
+        ) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise InputError(where, f"not valid YAML ({problem})", "fix the YAML syntax there") from None

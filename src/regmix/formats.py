@@ -22,6 +22,7 @@ from .files import read_yaml, write_text, write_yaml
 TRAIN_PREFIX = "train_"
 VALID_PREFIX = "valid_"
 LOSS_PREFIX, LOSS_SUFFIX = "metric/", "_val_loss"
+SUM_TOLERANCE = 0.01  # a mixtures CSV row's weights sum to 1 up to rounding (the paper's: 0.996 to 1.003)
 
 
 def loss_column(domain: str) -> str:
@@ -89,9 +90,9 @@ def read_mixtures_csv(path, domains: list[str] | None = None) -> pd.DataFrame:
     """The paper's mixtures CSV as a DataFrame indexed by `index`, one column per domain (no prefix).
 
     With `domains` (e.g. the fit-time or tokenized domains), the columns must be exactly
-    `train_<domain>` in that order. Every weight must be a finite number >= 0, and no row all zero.
+    `train_<domain>` in that order. Every weight must be a finite number >= 0, and every row sum to 1.
     """
-    df = _read_csv(path)
+    df = read_csv(path)
     if "index" not in df.columns:
         raise InputError(
             str(path),
@@ -119,15 +120,23 @@ def read_mixtures_csv(path, domains: list[str] | None = None) -> pd.DataFrame:
         i, j = bad_rows[0], bad_cols[0]
         raise InputError(
             f"{path}, column {cols[j]!r}, index {weights.index[i]}",
-            f"value {df[cols[j]].iloc[i]!r} is missing, negative or not a number",
+            f"value {_plain(df[cols[j]].iloc[i])!r} is missing, negative or not a number",
             "give every weight as a number >= 0",
         )
-    zero = np.nonzero(values.sum(axis=1) <= 0)[0]
+    sums = values.sum(axis=1)
+    zero = np.nonzero(sums <= 0)[0]
     if len(zero):
         raise InputError(
             f"{path}, index {weights.index[zero[0]]}",
             "all weights are zero",
             "give at least one domain a positive weight",
+        )
+    off = np.nonzero(np.abs(sums - 1) > SUM_TOLERANCE)[0]
+    if len(off):
+        raise InputError(
+            f"{path}, index {weights.index[off[0]]}",
+            f"weights sum to {sums[off[0]]:.6g}, not 1",
+            f"give each row a mixture whose weights sum to 1 (within {SUM_TOLERANCE})",
         )
     weights.columns = names
     return weights
@@ -150,6 +159,8 @@ def write_mixture_yaml(path, mixture: dict[str, float], target: str | None = Non
 def read_mixture_yaml(path, domains: list[str]) -> dict[str, float]:
     """Read and validate a mixture YAML (paper format; bare `{domain: w}` also accepted)."""
     doc = read_yaml(path)
+    if doc is None:
+        raise InputError(str(path), "is empty", "write `train: {train_<domain>: weight}`")
     if not isinstance(doc, dict):
         raise InputError(
             str(path), f"expected a mapping, found {type(doc).__name__}", "write `train: {train_<domain>: weight}`"
@@ -173,7 +184,7 @@ def read_losses_csv(path, columns: list[str] | None = None) -> pd.DataFrame:
 
     With `columns`, each must be present and hold a finite number in every row.
     """
-    df = _read_csv(path)
+    df = read_csv(path)
     if "index" not in df.columns:
         raise InputError(
             str(path),
@@ -191,7 +202,7 @@ def read_losses_csv(path, columns: list[str] | None = None) -> pd.DataFrame:
         if len(bad):
             raise InputError(
                 f"{path}, column {column!r}, index {bad.index[0]}",
-                f"value {df.loc[bad.index[0], column]!r} is missing or not a finite number",
+                f"value {_plain(df.loc[bad.index[0], column])!r} is missing or not a finite number",
                 "fill in the loss or remove that proxy's row",
             )
         df[column] = values.astype(float)
@@ -243,7 +254,8 @@ def merge_csvs(paths: list[Path]) -> str:
 # ---------------------------------------------------------------- shared CSV checks
 
 
-def _read_csv(path) -> pd.DataFrame:
+def read_csv(path) -> pd.DataFrame:
+    """A UTF-8 CSV with a header row, unique column names and at least one row."""
     path = Path(path)
     if not path.is_file():
         raise InputError(str(path), "file not found", "check the path")
@@ -251,18 +263,32 @@ def _read_csv(path) -> pd.DataFrame:
         df = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise InputError(
-            str(path), f"not a readable CSV ({e})", "write a comma-separated UTF-8 file with a header row"
+            str(path),
+            f"not a readable CSV ({str(e).strip().splitlines()[0]})",
+            "write a comma-separated UTF-8 file with a header row",
         ) from None
     if df.empty:
         raise InputError(str(path), "has no rows", "give at least one data row")
+    with open(path, encoding="utf-8-sig") as f:
+        header = next(csv.reader([f.readline()]))
+    repeated = [c for c in header if header.count(c) > 1]
+    if repeated:  # pandas would rename the second one (`x.1`) and read on
+        raise InputError(f"{path}, column {repeated[0]!r}", "appears more than once", "give every column once")
     return df
+
+
+def _plain(value):
+    """A cell as a Python value, so a message shows `nan`, not `np.float64(nan)`."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _unique_index(df: pd.DataFrame, path) -> pd.DataFrame:
     idx = pd.to_numeric(df["index"], errors="coerce")
     if idx.isna().any() or (idx % 1 != 0).any():
         bad = df["index"][idx.isna() | (idx % 1 != 0)].iloc[0]
-        raise InputError(f"{path}, column 'index'", f"value {bad!r} is not an integer", "number the rows 1, 2, ...")
+        raise InputError(
+            f"{path}, column 'index'", f"value {_plain(bad)!r} is not an integer", "number the rows 1, 2, ..."
+        )
     dup = idx[idx.duplicated()]
     if len(dup):
         raise InputError(

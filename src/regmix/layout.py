@@ -73,12 +73,18 @@ def scan_layout(root: str | Path) -> Layout:
 
 
 def read_texts(path: str | Path) -> Iterator[str]:
-    """The texts of a JSONL file; a line that is not a JSON object with a string `text` is an error."""
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
+    """The texts of a JSONL file; a line that is not UTF-8, or not a JSON object with a string `text`, is an error."""
+    with open(path, "rb") as f:  # decoded line by line, so an error names its line
+        for n, raw in enumerate(f, start=1):
+            where = f"{path}, line {n}"
+            try:
+                line = raw.decode("utf-8-sig" if n == 1 else "utf-8")  # a byte-order mark may start the file
+            except UnicodeDecodeError as e:
+                raise InputError(
+                    where, f"is not UTF-8 ({e.reason} at byte {e.start}): {raw[:80]!r}", "save the file as UTF-8"
+                ) from None
             if not line.strip():
                 continue
-            where = f"{path}, line {n}"
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
@@ -93,7 +99,17 @@ def read_texts(path: str | Path) -> Iterator[str]:
                 raise InputError(
                     f"{where}, field 'text'", f"value {obj['text']!r:.80} is not a string", "make text a string"
                 )
-            yield obj["text"]
+            text = obj["text"]
+            if not text.isascii():  # JSON may escape a lone surrogate (\ud800), which no tokenizer can encode
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError as e:
+                    raise InputError(
+                        f"{where}, field 'text'",
+                        f"has an unpaired surrogate {text[e.start : e.end]!r} at character {e.start}",
+                        "remove it or write the character itself",
+                    ) from None
+            yield text
 
 
 def validate_layout(layout: Layout) -> dict[str, dict[str, int]]:

@@ -21,14 +21,13 @@ import copy
 import dataclasses
 import re
 import sys
-import types
-import typing
 from pathlib import Path
 
 import yaml
 
-from .config.params import Params, build
+from .config.params import Params, build, field_type
 from .errors import InputError
+from .files import read_yaml
 
 META_KEYS = ("requires",)
 _SAFE_STR = re.compile(r"^[A-Za-z0-9_./:@+<>|=-]*$")
@@ -47,30 +46,15 @@ def load_profile(name: str, directory: str | Path | None = None) -> dict:
     if not path.is_file():
         known = sorted(p.stem for p in Path(directory or profiles_dir()).glob("*.yaml"))
         raise InputError(str(path), f"profile {name!r} not found", f"use one of {known} or a path to a YAML file")
-    doc = yaml.safe_load(path.read_text()) or {}
+    doc = read_yaml(path) or {}
     if not isinstance(doc, dict):
         raise InputError(str(path), "is not a mapping", "write overrides nested like params.yaml")
     return doc
 
 
-def _field_type(path: list[str]):
-    """The annotated type of a dotted params field (Optional unwrapped), or None if it is not a field."""
-    tp = Params
-    for key in path:
-        if not dataclasses.is_dataclass(tp):
-            return None
-        hints = typing.get_type_hints(tp)
-        if key not in hints:
-            return None
-        tp = hints[key]
-        if typing.get_origin(tp) in (typing.Union, types.UnionType):
-            tp = next(a for a in typing.get_args(tp) if a is not type(None))
-    return tp
-
-
 def _is_section(path: list[str]) -> bool:
     """A params section (a dataclass: merged key by key), as opposed to a value replaced as a whole."""
-    return dataclasses.is_dataclass(_field_type(path))
+    return dataclasses.is_dataclass(field_type(Params, path))
 
 
 def merge(base: dict, over: dict, path: list[str] | None = None) -> dict:
@@ -203,7 +187,13 @@ def _parse_set(text: str) -> tuple[str, object]:
     if "=" not in text:
         raise InputError(f"--set {text}", "is not key=value", "write e.g. --set sweep.workers=4")
     key, value = text.split("=", 1)
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise InputError(
+            f"--set {text}", f"value is not YAML ({problem})", "quote it, e.g. --set 'key=\"a: b\"'"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,14 +227,14 @@ def main(argv: list[str] | None = None) -> int:
                 if not path.exists():
                     raise InputError(str(path), "not found", f"give an existing path for {key}")
                 sets[key] = str(path)  # absolute: queued experiments run in a temporary copy
-        current = yaml.safe_load(Path(args.params).read_text()) or {}
+        current = read_yaml(args.params) or {}
         composed, set_arguments = compose_params(current, args.profiles, sets)
         if args.apply:
             Path(args.params).write_text(yaml.safe_dump(composed, sort_keys=False))
             print(f"wrote {args.params} with profile(s) {' '.join(args.profiles)}", file=sys.stderr)
         else:
             print(" ".join(set_arguments))
-    except (InputError, OSError, yaml.YAMLError) as e:
+    except (InputError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

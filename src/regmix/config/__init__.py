@@ -1,2 +1,2 @@
-"""Every part's configuration, as plain dataclasses that import nothing heavy: reading `params.yaml`
+"""Every part's configuration, as frozen pydantic dataclasses that import nothing heavy: reading `params.yaml`
 needs neither torch nor MLflow nor scikit-learn, and every stage depends on this folder alone for it."""

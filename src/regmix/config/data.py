@@ -2,33 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+from typing import Annotated, Literal
 
-from ..errors import InputError
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, model_validator
 
-SOURCES = ("synthetic", "local", "hf")
+from .base import DomainName, Fraction, Seed, Text, config_dataclass, fail, matching
+
 EOS = "<|endoftext|>"
+# The synthetic corpus spells words from these (regmix.data.synthetic): one syllable for function words,
+# two or three for content words, so the number of distinct words is bounded.
+CONSONANTS, VOWELS = "bcdfghjklmnprstvwz", "aeiou"
+SYLLABLES = len(CONSONANTS) * len(VOWELS)
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class HFSource:
     """A Hugging Face dataset: `path` is a hub name or a local directory/file (see `datasets.load_dataset`)."""
 
     path: str = ""
     name: str | None = None  # the dataset's config name
     data_files: dict[str, str] | None = None  # for a builder such as "json" or "parquet": {split: file or glob}
-    train_split: str = "train"
-    valid_split: str = "validation"
-    text_field: str = "text"
-    domain_field: str = "domain"  # dotted for nested fields, e.g. "meta.pile_set_name"
-    docs_per_file: int = 100_000
+    train_split: Text = "train"
+    valid_split: Text = "validation"
+    text_field: Text = "text"
+    domain_field: Text = "domain"  # dotted for nested fields, e.g. "meta.pile_set_name"
+    docs_per_file: PositiveInt = 100_000
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class SyntheticDomain:
-    cluster: int  # domains of one cluster share content words and a chain
-    train_docs: int  # the domain's size: documents in its training split
-    share: float = 0.5  # probability of a cluster-chain transition (vs its own chain)
+    cluster: NonNegativeInt  # domains of one cluster share content words and a chain
+    train_docs: PositiveInt  # the domain's size: documents in its training split
+    share: Annotated[float, Field(ge=0, le=1)] = 0.5  # probability of a cluster-chain transition (vs its own chain)
 
 
 # The embedded default: 8 domains in 3 clusters, of unequal sizes (so the token prior is not uniform).
@@ -45,37 +51,49 @@ DEFAULT_DOMAINS = {
 DEFAULT_TARGET = {"wiki": 0.4, "math": 0.25, "forum": 0.2, "science": 0.15}
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class SyntheticConfig:
     """Sizes and structure of the synthetic corpus (all deterministic from `seed`)."""
 
-    domains: dict[str, SyntheticDomain] = field(default_factory=lambda: dict(DEFAULT_DOMAINS))
-    target_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TARGET))  # w*, over training domains
-    own_fraction: float = 0.1  # share of target documents from the target's own chain
-    valid_docs: int = 60  # documents per validation file (the target's too)
-    doc_words: tuple[int, int] = (40, 160)  # document length range, in words
-    function_words: int = 40
-    cluster_words: int = 300
-    own_words: int = 200
-    successors: int = 6  # successors per word in each chain (lower: more predictable text)
-    seed: int = 0
+    domains: Annotated[dict[DomainName, SyntheticDomain], Field(min_length=2)] = field(
+        default_factory=lambda: dict(DEFAULT_DOMAINS)
+    )
+    # w*, over training domains
+    target_weights: dict[str, NonNegativeFloat] = field(default_factory=lambda: dict(DEFAULT_TARGET))
+    own_fraction: Fraction = 0.1  # share of target documents from the target's own chain
+    valid_docs: PositiveInt = 60  # documents per validation file (the target's too)
+    doc_words: tuple[PositiveInt, PositiveInt] = (40, 160)  # document length range, in words
+    function_words: Annotated[int, Field(ge=1, le=SYLLABLES)] = 40
+    cluster_words: PositiveInt = 300
+    own_words: PositiveInt = 200
+    successors: PositiveInt = 6  # successors per word in each chain (lower: more predictable text)
+    seed: Seed = 0
 
-    def __post_init__(self):
-        if len(self.domains) < 2:
-            raise InputError("domains", f"needs at least 2 domains, found {len(self.domains)}", "list more domains")
+    @model_validator(mode="after")
+    def _check(self):
         for name, w in self.target_weights.items():
             if name not in self.domains:
-                raise InputError(
+                fail(
+                    f"is the weight of {name!r}, which is not a domain",
+                    f"use some of {', '.join(self.domains)}",
                     f"target_weights.{name}",
-                    f"unknown domain {name!r} (weight {w})",
-                    f"use one of {', '.join(self.domains)}",
+                    w,
                 )
-            if not w >= 0:
-                raise InputError(f"target_weights.{name}", f"weight {w!r} is negative", "give weights >= 0")
-        if sum(self.target_weights.values()) <= 0:
-            raise InputError("target_weights", "all weights are zero or missing", "give the target's true mixture w*")
-        if not 0 <= self.own_fraction < 1:
-            raise InputError("own_fraction", f"value {self.own_fraction!r} is outside [0, 1)", "use e.g. 0.1")
+        if not sum(self.target_weights.values()) > 0:
+            fail("has no positive weight", "give the target's true mixture w*", "target_weights", self.target_weights)
+        if self.doc_words[0] > self.doc_words[1]:
+            fail("is not a range (low > high)", "give [low, high], e.g. [40, 160]", "doc_words", list(self.doc_words))
+        clusters = len({d.cluster for d in self.domains.values()})
+        words = self.cluster_words * clusters + self.own_words * (len(self.domains) + 1)
+        if words > SYLLABLES**2 + SYLLABLES**3:
+            fail(
+                f"with cluster_words {self.cluster_words} asks for {words:,} distinct content words, more than the "
+                f"{SYLLABLES**2 + SYLLABLES**3:,} the generator can spell",
+                "lower own_words or cluster_words",
+                "own_words",
+                self.own_words,
+            )
+        return self
 
     @property
     def true_mixture(self) -> dict[str, float]:
@@ -84,27 +102,41 @@ class SyntheticConfig:
         return {d: self.target_weights.get(d, 0.0) / total for d in self.domains}
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class DomainsParams:
-    source: str = "synthetic"  # synthetic | local (a directory in the paper's layout) | hf
+    source: Literal["synthetic", "local", "hf"] = "synthetic"  # local: a directory in the paper's layout
     path: str | None = None  # the local directory
-    target: str = "target"  # the domain whose validation loss RegMix minimises
-    prefix: str = ""  # prepended to local/hf domain names, e.g. "the_pile_" for the paper's column names
+    target: DomainName = "target"  # the domain whose validation loss RegMix minimises
+    # prepended to local/hf domain names, e.g. "the_pile_" for the paper's column names
+    prefix: Annotated[str, matching(r"[A-Za-z0-9_.]*", "letters, digits, _ and .")] = ""
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     hf: HFSource = field(default_factory=HFSource)
 
-    def __post_init__(self):
-        if self.source not in SOURCES:
-            raise InputError("source", f"value {self.source!r} is not a known source", f"use one of {SOURCES}")
+    @model_validator(mode="after")
+    def _check(self):
         if self.source == "local" and not self.path:
-            raise InputError(
-                "path", "is empty but source is 'local'", "set domains.path to a directory with train/ and valid/"
+            fail(
+                "is empty but source is 'local'",
+                "set domains.path to a directory with train/ and valid/",
+                "path",
+                self.path,
             )
+        if self.source == "hf" and not self.hf.path:
+            fail("is empty but source is 'hf'", "give a dataset name or a local path", "hf.path", self.hf.path)
+        if self.source == "synthetic" and self.target in self.synthetic.domains:
+            fail(
+                "is also a training domain of the synthetic corpus (the target is evaluation-only)",
+                "give the target a name of its own, e.g. target",
+                "target",
+                self.target,
+            )
+        return self
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class TokenizerConfig:
     path: str | None = None  # a tokenizer.json to load (e.g. GPT-NeoX's); None trains a BPE
-    vocab_size: int = 2048  # for the trained BPE
-    eos_token: str = EOS  # appended after every document
-    batch_size: int = 1000  # documents per encode_batch call
+    # for the trained BPE: at least its 256 byte tokens and the end-of-text token
+    vocab_size: Annotated[int, Field(ge=257)] = 2048
+    eos_token: Text = EOS  # appended after every document
+    batch_size: PositiveInt = 1000  # documents per encode_batch call

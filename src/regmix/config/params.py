@@ -1,32 +1,39 @@
-"""`params.yaml` as typed dataclasses, checked on load: a wrong field, type or value is a clear error."""
+"""`params.yaml` as typed, frozen pydantic dataclasses, checked on load: a wrong field, type, value or relation
+between values is one `InputError` naming the file, the dotted field, the value and a fix."""
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
+import re
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
+
+from pydantic import TypeAdapter, ValidationError, model_validator
 
 from ..errors import InputError
 from ..files import read_yaml
+from .base import Seed, Text, config_dataclass, fail
 from .data import DomainsParams, TokenizerConfig
-from .mixtures import BaselinesParams, MixtureConfig
+from .mixtures import BUILT_IN_BASELINES, BaselinesParams, MixtureConfig
 from .regression import RegressionConfig
 from .simulation import SimulationConfig
 from .sweep import ProxyParams, SweepParams
 from .training import LargeParams
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class MlflowParams:
-    tracking_uri: str = "sqlite:///mlflow.db"  # relative paths are taken from the project root
-    experiment: str = "regmix"
+    tracking_uri: Text = "sqlite:///mlflow.db"  # relative paths are taken from the project root
+    experiment: Text = "regmix"
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class Params:
-    seed: int = 0
+    seed: Seed = 0
     domains: DomainsParams = field(default_factory=DomainsParams)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     mixtures: MixtureConfig = field(default_factory=MixtureConfig)
@@ -38,69 +45,133 @@ class Params:
     baselines: BaselinesParams = field(default_factory=BaselinesParams)
     mlflow: MlflowParams = field(default_factory=MlflowParams)
 
+    @model_validator(mode="after")
+    def _check(self):
+        """Relations between sections."""
+        if self.regression.folds > self.sweep.n_proxies:
+            fail(
+                f"is above the number of proxies ({self.sweep.n_proxies} = shards x shard_size)",
+                "lower regression.folds or grow the sweep",
+                "regression.folds",
+                self.regression.folds,
+            )
+        baselines = set(BUILT_IN_BASELINES) | set(self.baselines.mixtures)
+        if self.domains.source != "synthetic":
+            baselines.discard("truth")  # w* is known only for the synthetic corpus
+        for name, path in self.large.runs.items():
+            m = re.fullmatch(r"(?:\./)?models/baselines/([^/]+)\.yaml", path)
+            if m and m[1] not in baselines:
+                fail(
+                    f"is not a baseline the baselines stage writes ({', '.join(sorted(baselines))})",
+                    "add it to baselines.mixtures, or drop the run (w*, `truth`, is known only for synthetic data)",
+                    f"large.runs.{name}",
+                    path,
+                )
+        if self.domains.source == "synthetic":  # the training domains are known before any data is made
+            known = list(self.domains.synthetic.domains)
+            named = {"mixtures.prior": self.mixtures.prior or {}}
+            named |= {f"baselines.mixtures.{k}": v for k, v in self.baselines.mixtures.items()}
+            for where, weights in named.items():
+                for domain, w in weights.items():
+                    if domain.removeprefix("train_") not in known:
+                        fail(
+                            f"is the weight of {domain!r}, which is not a training domain",
+                            f"use some of {', '.join(known)}",
+                            f"{where}.{domain}",
+                            w,
+                        )
+        return self
 
-def _type_name(tp) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
-
-def _coerce(tp, value, where: str, file: str):
-    """`value` as type `tp`, or an InputError naming the field and value."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
+def field_type(cls, path: list[str]):
+    """The annotated type at a dotted path below config class `cls` (Optional unwrapped; a key of a mapping
+    gives its value type), or None if there is no such field."""
+    tp = cls
+    for key in path:
+        if typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        elif dataclasses.is_dataclass(tp) and key in (hints := typing.get_type_hints(tp)):
+            tp = hints[key]
+        else:
             return None
-        return _coerce(next(a for a in args if a is not type(None)), value, where, file)
-    if dataclasses.is_dataclass(tp):
-        return build(tp, value, where, file)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise InputError(f"{file}, field {where}", f"value {value!r} is not a mapping", "write key: value pairs")
-        return {str(k): _coerce(args[1], v, f"{where}.{k}", file) for k, v in value.items()}
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise InputError(f"{file}, field {where}", f"value {value!r} is not a list", "write a list, e.g. [1, 2]")
-        items = [_coerce(args[0], v, f"{where}[{i}]", file) for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    ok = {
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, (int, float)) and not isinstance(value, bool),
-        bool: isinstance(value, bool),
-        str: isinstance(value, str),
-    }.get(tp, True)
-    if not ok:
-        raise InputError(
-            f"{file}, field {where}", f"value {value!r} is not of type {_type_name(tp)}", f"give a {_type_name(tp)}"
-        )
-    return float(value) if tp is float else value
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    return tp
+
+
+# How to fix the errors pydantic reports itself (checks of our own carry their fix).
+_FIXES = {
+    "float_parsing": "give a number, e.g. 0.5 or 2e-4",
+    "float_type": "give a number, e.g. 0.5 or 2e-4",
+    "finite_number": "give a finite number",
+    "int_parsing": "give a whole number, e.g. 16",
+    "int_type": "give a whole number, e.g. 16",
+    "int_from_float": "give a whole number, e.g. 16",
+    "bool_parsing": "give true or false",
+    "bool_type": "give true or false",
+    "string_type": "give a text value (quote it in YAML)",
+    "string_too_short": "give a non-empty value",
+    "literal_error": "use one of {expected}",
+    "greater_than": "give a value > {gt:g}",
+    "greater_than_equal": "give a value >= {ge:g}",
+    "less_than": "give a value < {lt:g}",
+    "less_than_equal": "give a value <= {le:g}",
+    "too_short": "give more entries (at least {min_length})",
+    "dict_type": "write key: value pairs",
+    "dataclass_type": "write key: value pairs",
+    "list_type": "write a list, e.g. [0, 1, 2]",
+    "tuple_type": "write a list, e.g. [40, 160]",
+}
+
+
+def _dotted(parts: list) -> str:
+    """`proxy.train.lr`, `sweep.shards[1]`."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts if p != "").lstrip(".")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def input_error(error: ValidationError, cls, where: str = "", file: str = "params.yaml") -> InputError:
+    """The first problem of a failed validation of `cls` (at dotted `where` in `file`) as one InputError."""
+    errors = error.errors()
+    e, ctx = errors[0], errors[0].get("ctx") or {}
+    loc = [*e["loc"], *([ctx["field"]] if "field" in ctx else [])]  # below `cls`
+    if loc and loc[-1] == "[key]":  # a bad name (e.g. of a run): the key itself is the value
+        loc = loc[:-1]
+        place = f"field {_dotted([where, *loc[:-1]])}, name {loc[-1]!r}"
+    else:
+        place = f"field {_dotted([where, *loc]) or '(top level)'}"
+    value = ctx.get("value", e["input"])
+    if e["type"] == "unexpected_keyword_argument":
+        names = [f.name for f in dataclasses.fields(field_type(cls, loc[:-1]))]
+        close = difflib.get_close_matches(loc[-1], names, n=1)
+        problem = f"unknown field (value {_short(value)})"
+        fix = (f"did you mean {close[0]!r}? " if close else "") + f"use one of: {', '.join(names)}"
+    elif e["type"] == "missing":
+        problem, fix = "is missing", "add it"
+    else:
+        reason = ctx.get("problem") or re.sub(r"^\w+ (should)", r"\1", e["msg"])  # "Input should be" -> "should be"
+        problem = f"value {_short(value)} {reason}"
+        fix = ctx.get("fix") or _FIXES.get(e["type"], "see the comments in params.yaml").format(**ctx)
+    if len(errors) > 1:
+        problem += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return InputError(f"{file}, {place}", problem, fix)
+
+
+@functools.cache
+def _adapter(cls) -> TypeAdapter:
+    return TypeAdapter(cls)
 
 
 def build(cls, data, where: str = "", file: str = "params.yaml"):
-    """Instantiate dataclass `cls` from a nested dict, checking names, types and values."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise InputError(
-            f"{file}, field {where or '(top level)'}", f"value {data!r} is not a mapping", "write key: value pairs"
-        )
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    prefix = f"{where}." if where else ""
-    for key in data:
-        if key not in names:
-            raise InputError(
-                f"{file}, field {prefix}{key}",
-                f"unknown field (value {data[key]!r})",
-                f"use one of: {', '.join(names)}",
-            )
-    kwargs = {k: _coerce(hints[k], v, f"{prefix}{k}", file) for k, v in data.items()}
+    """Config class `cls` from a nested dict (None: all defaults), checked; `where` is its dotted place in `file`."""
     try:
-        return cls(**kwargs)
-    except InputError as e:
-        if e.where.startswith(file):
-            raise
-        raise InputError(
-            f"{file}, field {prefix}{e.where.removeprefix('params.yaml, field ')}", e.problem, e.fix
-        ) from None
+        return _adapter(cls).validate_python({} if data is None else data)
+    except ValidationError as e:
+        raise input_error(e, cls, where, file) from None
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -3,28 +3,49 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
+from typing import Annotated, Literal
+
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from ..errors import InputError
+from .base import Fraction, RunName, Seed, Text, config_dataclass, fail
 
-PRECISIONS = ("32-true", "bf16-mixed", "bf16-true", "16-mixed")
-SCHEDULES = ("constant", "cosine")
-STRATEGIES = ("auto", "ddp", "ddp_spawn", "fsdp", "deepspeed")
+Precision = Literal["32-true", "bf16-mixed", "bf16-true", "16-mixed"]
+Schedule = Literal["constant", "cosine"]
+Strategy = Literal["auto", "ddp", "ddp_spawn", "fsdp", "deepspeed"]
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class ModelConfig:
     """The knobs of a LLaMA-style litgpt model; everything else is fixed to RegMix's shape (`training.model`)."""
 
-    n_layer: int = 2
-    n_head: int = 4
-    n_embd: int = 64
-    intermediate_size: int = 128
-    block_size: int = 128
-    n_query_groups: int | None = None  # None: one group per head (no grouped queries)
-    padded_vocab_size: int | None = (
-        None  # embedding rows; None: the tokenizer's size (the paper pads GPT-NeoX's to 50432)
-    )
+    n_layer: PositiveInt = 2
+    n_head: PositiveInt = 4
+    n_embd: PositiveInt = 64
+    intermediate_size: PositiveInt = 128
+    block_size: Annotated[int, Field(ge=2)] = 128  # a training row is block_size + 1 tokens (inputs and targets)
+    n_query_groups: PositiveInt | None = None  # None: one group per head (no grouped queries)
+    # embedding rows; None: the tokenizer's size (the paper pads GPT-NeoX's to 50432)
+    padded_vocab_size: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.n_embd % self.n_head:
+            fail(
+                f"is not a multiple of n_head ({self.n_head})",
+                "make n_embd a multiple of n_head (each head gets n_embd / n_head dimensions)",
+                "n_embd",
+                self.n_embd,
+            )
+        if self.n_query_groups is not None and self.n_head % self.n_query_groups:
+            fail(
+                f"does not divide n_head ({self.n_head})",
+                "use a divisor of n_head, or null for one group per head",
+                "n_query_groups",
+                self.n_query_groups,
+            )
+        return self
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -48,43 +69,39 @@ PAPER_PRESETS: dict[str, ModelConfig] = {
 }
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class TrainConfig:
     """Optimisation and evaluation settings of one training run."""
 
-    tokens: int = 150_000  # training tokens; steps = tokens // (batch_size * block_size)
-    batch_size: int = 16  # the global batch, over all processes
-    micro_batch_size: int | None = None  # rows per forward pass on each process; None: no gradient accumulation
-    lr: float = 2e-3
-    min_lr: float = 2e-4  # the cosine schedule's floor (unused when constant)
-    schedule: str = "constant"  # RegMix's proxies: constant after warmup; large model: cosine
-    warmup_steps: int = 10
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0
-    precision: str = "32-true"
-    eval_every: int = 0  # steps between evaluations; 0: only at the end
-    eval_tokens: int = 8192  # validation tokens per domain
-    log_every: int = 5  # steps between recorded training losses
-    seed: int = 0
+    tokens: PositiveInt = 150_000  # training tokens; steps = tokens // (batch_size * block_size)
+    batch_size: PositiveInt = 16  # the global batch, over all processes
+    micro_batch_size: PositiveInt | None = None  # rows per forward pass on each process; None: no accumulation
+    lr: PositiveFloat = 2e-3
+    min_lr: NonNegativeFloat = 2e-4  # the cosine schedule's floor (unused when constant)
+    schedule: Schedule = "constant"  # RegMix's proxies: constant after warmup; large model: cosine
+    warmup_steps: NonNegativeInt = 10
+    weight_decay: NonNegativeFloat = 0.1
+    beta1: Fraction = 0.9
+    beta2: Fraction = 0.95
+    grad_clip: PositiveFloat = 1.0
+    precision: Precision = "32-true"
+    eval_every: NonNegativeInt = 0  # steps between evaluations; 0: only at the end
+    eval_tokens: PositiveInt = 8192  # validation tokens per domain
+    log_every: PositiveInt = 5  # steps between recorded training losses
+    seed: Seed = 0
 
-    def __post_init__(self):
-        if self.precision not in PRECISIONS:
-            raise InputError("precision", f"value {self.precision!r} is not supported", f"use one of {PRECISIONS}")
-        if self.schedule not in SCHEDULES:
-            raise InputError("schedule", f"value {self.schedule!r} is not supported", f"use one of {SCHEDULES}")
-        for name in ("tokens", "batch_size", "eval_tokens", "log_every"):
-            if getattr(self, name) <= 0:
-                raise InputError(name, f"value {getattr(self, name)!r} must be positive", "give a positive integer")
-        if self.micro_batch_size is not None and not 0 < self.micro_batch_size <= self.batch_size:
-            raise InputError(
-                "micro_batch_size",
-                f"value {self.micro_batch_size!r} is not in 1..batch_size ({self.batch_size})",
+    @model_validator(mode="after")
+    def _check(self):
+        if self.min_lr > self.lr:
+            fail(f"is above lr ({self.lr})", "give 0 <= min_lr <= lr", "min_lr", self.min_lr)
+        if self.micro_batch_size is not None and self.micro_batch_size > self.batch_size:
+            fail(
+                f"is above batch_size ({self.batch_size})",
                 "use a divisor of batch_size per process, or null for no accumulation",
+                "micro_batch_size",
+                self.micro_batch_size,
             )
-        if not self.lr > 0:
-            raise InputError("lr", f"value {self.lr!r} must be positive", "use e.g. 2e-3")
+        return self
 
     def accumulation(self, world_size: int = 1) -> int:
         """Micro-steps per optimizer step on each of `world_size` processes."""
@@ -112,35 +129,50 @@ class TrainConfig:
         return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * progress))
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class FabricConfig:
-    """Where a run trains: Lightning Fabric's accelerator, devices per node, nodes and strategy "
-    "(`training.loop.build_fabric`)."""
+    """Where a run trains: Lightning Fabric's accelerator, devices per node, nodes and strategy
+    (`training.loop.build_fabric`)."""
 
-    accelerator: str = "cpu"  # cpu | cuda | gpu | mps | auto
-    devices: int = 1  # processes (devices) per node
-    num_nodes: int = 1
-    strategy: str = "auto"  # auto | ddp | ddp_spawn | fsdp | deepspeed
+    accelerator: Literal["cpu", "cuda", "gpu", "mps", "auto"] = "cpu"
+    devices: PositiveInt = 1  # processes (devices) per node
+    num_nodes: PositiveInt = 1
+    strategy: Strategy = "auto"
 
-    def __post_init__(self):
-        if self.devices < 1 or self.num_nodes < 1:
-            raise InputError(
-                "devices", f"devices {self.devices}, num_nodes {self.num_nodes} must be >= 1", "use positive integers"
-            )
-        if self.strategy not in STRATEGIES:
-            raise InputError("strategy", f"value {self.strategy!r} is not supported", f"use one of {STRATEGIES}")
+    @property
+    def world_size(self) -> int:
+        return self.devices * self.num_nodes
+
+    @model_validator(mode="after")
+    def _check(self):
         if self.strategy == "fsdp" and self.accelerator == "cpu":
-            raise InputError(
-                "strategy",
-                "value 'fsdp' needs GPUs (torch's FSDP has no CPU backend)",
+            fail(
+                "needs GPUs (torch's FSDP has no CPU backend)",
                 "set accelerator: cuda, or use strategy: ddp on CPUs",
+                "strategy",
+                self.strategy,
             )
+        return self
 
 
-@dataclass(frozen=True)
+def check_accumulation(train: TrainConfig, world_size: int) -> None:
+    """Fail validation if the global batch does not split into equal micro-batches on `world_size` processes."""
+    try:
+        train.accumulation(world_size)
+    except InputError as e:
+        name = "micro_batch_size" if train.micro_batch_size else "batch_size"
+        fail(f"does not split evenly: {e.problem}", e.fix, f"train.{name}", getattr(train, name))
+
+
+@config_dataclass
 class LargeParams:
     model: ModelConfig = field(default_factory=lambda: ModelConfig(n_layer=3, n_embd=128, intermediate_size=384))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(tokens=600_000, schedule="cosine"))
-    runs: dict[str, str] = field(default_factory=dict)  # name -> mixture YAML
-    threads: int = 2  # torch threads per process
+    runs: dict[RunName, Text] = field(default_factory=dict)  # name -> mixture YAML; one DVC stage each
+    threads: PositiveInt = 2  # torch threads per process
     fabric: FabricConfig = field(default_factory=FabricConfig)  # accelerator, devices, num_nodes, strategy
+
+    @model_validator(mode="after")
+    def _check(self):
+        check_accumulation(self.train, self.fabric.world_size)
+        return self

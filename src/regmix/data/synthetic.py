@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config.data import SyntheticConfig
+from ..config.data import CONSONANTS, VOWELS, SyntheticConfig
 
-_CONSONANTS = list("bcdfghjklmnprstvwz")
-_VOWELS = list("aeiou")
+_CONSONANTS, _VOWELS = list(CONSONANTS), list(VOWELS)
 
 
 class _Chain:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..config.mixtures import BUILT_IN_BASELINES
 from ..errors import InputError
 from ..formats import domain_of, validate_mixture, write_mixture_yaml
-
-BUILT_IN = ("prior", "uniform", "truth")
 
 
 def write_baselines(
@@ -25,7 +24,7 @@ def write_baselines(
         mixtures["truth"] = true_mixture
     for name, weights in named.items():
         where = f"params.yaml, field baselines.mixtures.{name}"
-        if name in BUILT_IN:
+        if name in BUILT_IN_BASELINES:
             raise InputError(where, f"the name {name!r} is taken by a built-in baseline", "rename the mixture")
         mixtures[name] = validate_mixture(
             {domain_of(k): w for k, w in weights.items()}, domains, where

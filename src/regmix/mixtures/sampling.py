@@ -11,14 +11,17 @@ import numpy as np
 
 from ..config.mixtures import MixtureConfig
 from ..errors import InputError
-from ..formats import validate_mixture
+from ..formats import domain_of, validate_mixture
 
 
 def resolve_prior(cfg: MixtureConfig, measured: dict[str, float]) -> dict[str, float]:
-    """The prior to sample around: `cfg.prior` (validated, normalized) if set, else the measured token prior."""
+    """The prior to sample around: `cfg.prior` (validated, normalized; `train_<domain>` keys work too) if set,
+    else the measured token prior."""
     if not cfg.prior:
         return measured
-    return validate_mixture(cfg.prior, list(measured), "params.yaml, field mixtures.prior")
+    return validate_mixture(
+        {domain_of(k): w for k, w in cfg.prior.items()}, list(measured), "params.yaml, field mixtures.prior"
+    )
 
 
 def usage_caps(counts: dict[str, int], train_tokens: int, max_epochs: float) -> dict[str, float]:

@@ -21,7 +21,7 @@ from sklearn.base import clone
 from ..config.simulation import SimulationConfig
 from ..errors import InputError
 from ..files import write_json, write_text
-from ..formats import domain_of, loss_domain, read_mixture_yaml, validate_mixture, write_mixture_yaml
+from ..formats import domain_of, loss_domain, read_csv, read_mixture_yaml, validate_mixture, write_mixture_yaml
 from ..mixtures.sampling import sample_candidates
 from ..regression.saved import FittedModel, load_model, load_training_data
 
@@ -38,25 +38,29 @@ def read_prior(path, domains: list[str]) -> dict[str, float]:
     if suffix in (".yaml", ".yml"):
         return read_mixture_yaml(path, domains)
     if suffix == ".json":
-        with open(path, encoding="utf-8") as f:
-            try:
+        try:
+            with open(path, encoding="utf-8") as f:
                 doc = json.load(f)
-            except json.JSONDecodeError as e:
-                raise InputError(str(path), f"not valid JSON ({e})", 'write {"domain": token_count, ...}') from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(str(path), f"not valid UTF-8 JSON ({e})", 'write {"domain": token_count, ...}') from None
         if not isinstance(doc, dict):
             raise InputError(
                 str(path), f"expected a mapping, found {type(doc).__name__}", 'write {"domain": token_count, ...}'
             )
         counts = doc.get("train", doc)
     elif suffix == ".csv":
-        df = pd.read_csv(path)
+        df = read_csv(path)
         if len(df.columns) != 2:
             raise InputError(
                 f"{path}, header",
                 f"columns {list(df.columns)} are not two (domain and count)",
                 "write `domain,tokens` rows",
             )
-        counts = dict(zip(df.iloc[:, 0].astype(str), df.iloc[:, 1], strict=True))
+        names = df.iloc[:, 0].astype(str)
+        repeated = names[names.duplicated()]
+        if len(repeated):
+            raise InputError(f"{path}, domain {repeated.iloc[0]!r}", "appears more than once", "list each domain once")
+        counts = dict(zip(names, df.iloc[:, 1], strict=True))
     else:
         raise InputError(
             str(path), f"unknown prior format {suffix!r}", "use .yaml (mixture), .json or .csv (token counts)"
