@@ -70,3 +70,11 @@ class SweepParams:
 class ProxyParams:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        if self.train.checkpoint_every:
+            raise InputError(
+                "train.checkpoint_every",
+                f"value {self.train.checkpoint_every} is set, but proxies never save resume checkpoints",
+                "remove it: a killed sweep resumes from its finished proxies; set it under large.train",
+            )

@@ -67,6 +67,7 @@ class TrainConfig:
     eval_every: int = 0  # steps between evaluations; 0: only at the end
     eval_tokens: int = 8192  # validation tokens per domain
     log_every: int = 5  # steps between recorded training losses
+    checkpoint_every: int = 0  # steps between resume checkpoints (large runs); 0: never
     seed: int = 0
 
     def __post_init__(self):
@@ -77,6 +78,11 @@ class TrainConfig:
         for name in ("tokens", "batch_size", "eval_tokens", "log_every"):
             if getattr(self, name) <= 0:
                 raise InputError(name, f"value {getattr(self, name)!r} must be positive", "give a positive integer")
+        for name in ("eval_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise InputError(
+                    name, f"value {getattr(self, name)!r} is negative", "give 0 or a positive number of steps"
+                )
         if self.micro_batch_size is not None and not 0 < self.micro_batch_size <= self.batch_size:
             raise InputError(
                 "micro_batch_size",
