@@ -40,6 +40,14 @@ def test_repo_params_load():
             lambda d: d["mixtures"].update(max_epochs=[1]),
             r"field mixtures.max_epochs: value \[1\] is not of type float",
         ),
+        (
+            lambda d: d["large"]["train"].update(checkpoint_every=-5),
+            r"field large.train.checkpoint_every: value -5 is negative",
+        ),
+        (
+            lambda d: d["proxy"]["train"].update(checkpoint_every=50),
+            r"field proxy.train.checkpoint_every: value 50 is set, but proxies never save resume checkpoints",
+        ),
     ],
 )
 def test_bad_values_name_file_field_and_value(tmp_path, mutate, expected):
