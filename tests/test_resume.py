@@ -17,6 +17,7 @@ from conftest import REPO
 from mlflow.tracking import MlflowClient
 
 from regmix.config.training import ModelConfig, TrainConfig
+from regmix.errors import InputError
 from regmix.formats import curves_csv, write_mixture_yaml
 from regmix.token_store import TokenStore
 from regmix.tracking import Tracker, result_metrics
@@ -63,6 +64,14 @@ def test_a_resumed_loop_equals_a_loop_never_stopped(tokens_dir, tmp_path):
     assert resumed.val_loss == whole.val_loss and resumed.train_loss == whole.train_loss  # bit-identical
     weights, resumed_weights = model.state_dict(), resumed_model.state_dict()
     assert all(torch.equal(weights[k], resumed_weights[k]) for k in weights)
+
+
+def test_a_broken_checkpoint_is_named(tokens_dir, tmp_path):
+    store = TokenStore(tokens_dir)
+    path = tmp_path / "resume.ckpt"
+    path.write_bytes(b"half a checkpoint")
+    with pytest.raises(InputError, match=f"{path}: resume checkpoint cannot be loaded.*delete it"):
+        train(TINY, CFG, MIX, store, store.eval_domains, resume=path)
 
 
 def _project(tmp_path, name: str):

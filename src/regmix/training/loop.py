@@ -11,6 +11,7 @@ as if never stopped (`save_resume`, `load_resume`).
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -158,7 +159,8 @@ def evaluate(model, windows: dict[str, torch.Tensor], batch_size: int, device) -
 
 
 def save_resume(fabric: Fabric, path: str | Path, step: int, model, optimizer, batches, result: TrainResult) -> None:
-    """Save everything the rest of the run depends on after `step`: weights, optimizer, data stream, RNG, curves.
+    """Save everything the rest of the run depends on after `step`: weights, optimizer, data stream, curves and
+    torch's RNG (the CPU one: after initialisation, nothing in the loop draws from a GPU's).
 
     Call it on every process (FSDP gathers the full state); global rank 0 writes `path` atomically,
     so a kill during the save leaves the previous checkpoint whole.
@@ -188,7 +190,12 @@ def load_resume(fabric: Fabric, path: str | Path, model, optimizer, batches) -> 
     if not fabric.broadcast(Path(path).is_file()):  # rank 0 decides: every process must load, or none
         return 0, TrainResult()
     state = {"model": model, "optimizer": optimizer, "batches": batches, "result": {}, "step": 0, "torch_rng": None}
-    fabric.load(path, state)
+    try:
+        fabric.load(path, state)
+    except (RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as e:
+        raise InputError(
+            str(path), f"resume checkpoint cannot be loaded ({e})", "delete it to train from step 0"
+        ) from e
     torch.set_rng_state(state["torch_rng"])
     return state["step"], TrainResult(**state["result"])
 
