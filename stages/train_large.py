@@ -3,12 +3,19 @@
 Lightning Fabric as `large.fabric` sets it: one process, or DDP / FSDP over devices and nodes. The
 script launches its own processes on one node (`fabric.launch`); every process draws the same global
 batch and trains on its rows, and only global rank 0 writes the outputs and logs to MLflow.
+
+With `large.train.checkpoint_every`, the run saves a resume checkpoint at intervals in
+`<cache>/<name>-<key>/` (outside DVC's outputs; the key hashes everything that decides the run), and a
+rerun after a kill continues from it; the folder is removed once the outputs are written. The MLflow
+run is open while training and logs every evaluation as it happens; a resumed run continues it.
 """
 
 import argparse
 import contextlib
 import dataclasses
 import os
+import re
+import shutil
 from pathlib import Path
 
 import torch
@@ -20,7 +27,7 @@ from regmix.hashing import key_of
 from regmix.mixtures.sampling import check_usage
 from regmix.stage import run_stage
 from regmix.token_store import TokenStore
-from regmix.tracking import Tracker, result_metrics, run_tags, tracking_uri
+from regmix.tracking import LiveRun, Tracker, run_tags, tracking_uri
 from regmix.training.checkpoint import save_litgpt_checkpoint
 from regmix.training.loop import build_fabric, train
 
@@ -30,6 +37,21 @@ def main(args, params):
     fabric.launch(run, args, params)  # starts the other processes of this node (DDP, FSDP); then runs `run` in each
 
 
+def run_key(name: str, mixture: dict, cfg, model_cfg, fabric_cfg, store: TokenStore) -> str:
+    """Everything that decides the run's results (not how often it checkpoints): a changed run never resumes."""
+    train_cfg = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "checkpoint_every"}
+    return key_of(
+        [name, mixture, train_cfg, dataclasses.asdict(model_cfg), dataclasses.asdict(fabric_cfg), store.fingerprint]
+    )
+
+
+def remove_stale_checkpoints(folder: Path, name: str) -> None:
+    """Remove the resume folders of `name` other than `folder`: runs whose settings have changed never resume."""
+    for other in folder.parent.glob(f"{name}-*"):
+        if other != folder and re.fullmatch(r"[0-9a-f]{16}", other.name.removeprefix(f"{name}-")):
+            shutil.rmtree(other, ignore_errors=True)
+
+
 def run(fabric, args, params):
     rank0 = fabric.global_rank == 0
     store = TokenStore(args.tokens)
@@ -37,6 +59,14 @@ def run(fabric, args, params):
     cfg, model_cfg = dataclasses.replace(params.large.train, seed=params.seed), params.large.model
     check_usage(mixture, store.counts["train"], cfg.tokens, params.mixtures.max_epochs, args.mixture)
     torch.set_num_threads(params.large.threads)
+    key = run_key(args.name, mixture, cfg, model_cfg, params.large.fabric, store)
+    resume = Path(args.cache) / f"{args.name}-{key}" / "resume.ckpt"
+    live = None
+    if rank0:
+        remove_stale_checkpoints(resume.parent, args.name)
+        live = open_run(params, args.name, key, mixture, cfg, model_cfg)
+        if resume.is_file():
+            print(f"{args.name}: resuming from {resume}")
     bar = tqdm(desc=f"large model ({args.name})", unit="step", disable=not rank0)
     model, result = train(
         model_cfg,
@@ -45,7 +75,9 @@ def run(fabric, args, params):
         store,
         store.eval_domains,
         fabric,
-        on_step=lambda step, total: (setattr(bar, "total", total), bar.update()),
+        on_step=lambda step, total: (setattr(bar, "total", total), bar.update(step - bar.n)),
+        on_eval=live.log_progress if live else None,
+        resume=resume,  # saved every cfg.checkpoint_every steps
     )
     bar.close()
     # the checkpoint appears whole or not at all; saving is collective (FSDP gathers), rank 0 writes
@@ -76,24 +108,26 @@ def run(fabric, args, params):
             )
     if not rank0:
         return
+    live.finish(result)
+    shutil.rmtree(resume.parent, ignore_errors=True)  # the outputs are written: nothing left to resume
+    print(f"{args.name}: target loss {result.final[params.domains.target]:.4f}")
 
+
+def open_run(params, name: str, key: str, mixture: dict, cfg, model_cfg) -> LiveRun:
+    """The run's MLflow run, open while it trains (the same run again when a killed run resumes)."""
     tracker = Tracker(tracking_uri(params.mlflow.tracking_uri), params.mlflow.experiment)
-    key = key_of(
-        [args.name, mixture, dataclasses.asdict(cfg), dataclasses.asdict(model_cfg), os.environ.get("DVC_EXP_NAME", "")]
-    )
-    run_id, _ = tracker.find_or_create(f"large-{args.name}", key, {**run_tags(), "regmix.kind": "large"})
-    tracker.log(
-        run_id,
-        params={
-            "mixture_name": args.name,
+    return LiveRun(
+        tracker,
+        f"large-{name}",
+        key_of([key, os.environ.get("DVC_EXP_NAME", "")]),
+        {**run_tags(), "regmix.kind": "large"},
+        {
+            "mixture_name": name,
             "weight": mixture,
             "model": dataclasses.asdict(model_cfg),
             "train": dataclasses.asdict(cfg),
         },
-        metrics=result_metrics(result.as_dict()),
     )
-    tracker.finish(run_id)
-    print(f"{args.name}: target loss {result.final[params.domains.target]:.4f}")
 
 
 if __name__ == "__main__":
@@ -102,4 +136,5 @@ if __name__ == "__main__":
     parser.add_argument("--mixture", required=True)
     parser.add_argument("--tokens", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--cache", default="data/cache/large", help="resume checkpoints of unfinished runs")
     run_stage(main, parser)

@@ -122,6 +122,14 @@ def test_configs_stay_plain_frozen_dataclasses():
         (lambda d: d["sweep"].update(shards=[0, 0]), r"field sweep.shards: value \[0, 0\] is not 0, 1, ..., n-1"),
         (lambda d: d.update(seed=-1), r"field seed: value -1 should be greater than or equal to 0"),
         (lambda d: d.update(mlflow=[1]), r"field mlflow: value \[1\] should be a dictionary"),
+        (
+            lambda d: d["large"]["train"].update(checkpoint_every=-5),
+            r"field large.train.checkpoint_every: value -5 should be greater than or equal to 0",
+        ),
+        (
+            lambda d: d["proxy"]["train"].update(checkpoint_every=50),
+            r"field proxy.train.checkpoint_every: value 50 is set, but proxies never save resume checkpoints",
+        ),
     ],
 )
 def test_bad_values_name_file_field_and_value(tmp_path, mutate, expected):

@@ -3,15 +3,20 @@
 The store defaults to SQLite in the project root. Queued DVC experiments run in a copy under
 `<root>/.dvc/tmp/exps/`, so a relative store path is resolved against the original root: the
 same store for `dvc repro`, `dvc exp run` and `dvc exp run --queue`.
+
+A run is tagged with the host, pid and start time of the process that logs it: a run still RUNNING
+whose process is gone was killed, and the next stage that logs ends it as KILLED (`end_dead_runs`).
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
 
+import psutil
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
@@ -55,6 +60,25 @@ def run_tags(cwd: str | Path | None = None) -> dict[str, str]:
     return tags
 
 
+def owner_tags() -> dict[str, str]:
+    """Tags naming this process: its host, pid and start time (a later process may reuse the pid)."""
+    return {
+        "regmix.host": socket.gethostname(),
+        "regmix.pid": str(os.getpid()),
+        "regmix.pid_started": repr(psutil.Process().create_time()),
+    }
+
+
+def _owner_alive(tags: dict[str, str]) -> bool:
+    """Whether the process named by `owner_tags` (on this host) still runs."""
+    try:
+        proc = psutil.Process(int(tags["regmix.pid"]))
+        same = abs(proc.create_time() - float(tags["regmix.pid_started"])) < 1.0
+        return same and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, KeyError, ValueError):
+        return False
+
+
 def _flatten(prefix: str, obj, out: dict[str, str]) -> dict[str, str]:
     if isinstance(obj, dict):
         for k, v in obj.items():
@@ -72,9 +96,15 @@ class Tracker:
         exp = self.client.get_experiment_by_name(experiment)
         self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
 
-    def find_or_create(self, name: str, key: str, tags: dict[str, str], parent: str | None = None) -> tuple[str, bool]:
-        """The run tagged `regmix.key = key` (so a resumed stage reuses it), or a new one. Returns (id, existed)."""
-        found = self.client.search_runs([self.experiment_id], f"tags.`regmix.key` = '{key}'", max_results=1)
+    def find_or_create(
+        self, name: str, key: str, tags: dict[str, str], parent: str | None = None, reuse_killed: bool = True
+    ) -> tuple[str, bool]:
+        """The run tagged `regmix.key = key` (so a resumed stage reuses it), or a new one. Returns (id, existed).
+
+        With `reuse_killed=False` a KILLED run is not reused: a new one is made beside it.
+        """
+        query = f"tags.`regmix.key` = '{key}'" + ("" if reuse_killed else " and attributes.status != 'KILLED'")
+        found = self.client.search_runs([self.experiment_id], query, max_results=1)
         if found:
             return found[0].info.run_id, True
         tags = {**tags, "regmix.key": key, "mlflow.runName": name}
@@ -106,11 +136,72 @@ class Tracker:
     def finish(self, run_id: str) -> None:
         self.client.set_terminated(run_id, "FINISHED")
 
+    def reopen(self, run_id: str) -> None:
+        """Set a run RUNNING again, owned by this process (a resumed stage continues its run)."""
+        self.client.update_run(run_id, status="RUNNING")
+        self.log(run_id, tags=owner_tags())
 
-def result_metrics(result: dict, prefix: str = "") -> list[tuple[str, float, int]]:
-    """MLflow metrics of a `TrainResult.as_dict()`: train loss and every domain's val loss by step, and the "
-    "final val losses."""
+    def end_dead_runs(self) -> list[str]:
+        """End as KILLED the RUNNING runs of this experiment whose process, on this host, is gone; return their ids.
+
+        Runs opened on other hosts are left alone (their processes cannot be seen from here), and so
+        are runs without an owner: a sweep's parent run stays open from its first shard to `collect`.
+        """
+        query = f"attributes.status = 'RUNNING' and tags.`regmix.host` = '{socket.gethostname()}'"
+        runs = self.client.search_runs([self.experiment_id], query, max_results=50_000)
+        dead = [r.info.run_id for r in runs if not _owner_alive(r.data.tags)]
+        for run_id in dead:
+            self.client.set_terminated(run_id, "KILLED")
+        return dead
+
+
+class LiveRun:
+    """A training run's MLflow run, logged as it trains: the losses of every evaluation, each step once.
+
+    Opening it ends the experiment's runs left RUNNING by killed processes, then finds the run of
+    `key` (a resumed stage's, set RUNNING again) or creates it; only steps that run has not logged
+    yet are logged, so a resumed run's history has no gap and no duplicate.
+    """
+
+    def __init__(self, tracker: Tracker, name: str, key: str, tags: dict[str, str], params: dict):
+        self.tracker = tracker
+        tracker.end_dead_runs()
+        self.run_id, existed = tracker.find_or_create(name, key, {**tags, **owner_tags()})
+        if existed:
+            tracker.reopen(self.run_id)
+        run = tracker.client.get_run(self.run_id)
+        history = tracker.client.get_metric_history
+        self.logged = {metric: max(m.step for m in history(self.run_id, metric)) for metric in run.data.metrics}
+        if not run.data.params:
+            tracker.log(self.run_id, params=params)
+
+    def log(self, metrics: list[tuple[str, float, int]]) -> None:
+        """Log the (name, value, step) metrics whose step is past the last one logged under their name, in one batch."""
+        new = [(n, v, s) for n, v, s in metrics if s > self.logged.get(n, -1)]
+        if new:
+            self.tracker.log(self.run_id, metrics=new)
+        for n, _, s in new:
+            self.logged[n] = max(s, self.logged.get(n, -1))
+
+    def log_progress(self, result) -> None:
+        """Log a `TrainResult`'s curves so far (call it after each evaluation)."""
+        self.log(curve_metrics(result.as_dict()))
+
+    def finish(self, result) -> None:
+        """Log the finished `TrainResult` (what is left, and the final losses) and end the run FINISHED."""
+        self.log(result_metrics(result.as_dict()))
+        self.tracker.finish(self.run_id)
+
+
+def curve_metrics(result: dict, prefix: str = "") -> list[tuple[str, float, int]]:
+    """MLflow metrics of a `TrainResult.as_dict()`'s curves: train loss and every domain's val loss by step."""
     out = [(f"{prefix}train_loss", loss, step) for step, loss in result["train_loss"]]
     for step, losses in result["val_loss"]:
         out += [(f"{prefix}val_loss/{d}", v, step) for d, v in losses.items()]
-    return out + [(f"{prefix}final_val_loss/{d}", v, 0) for d, v in result["val_loss"][-1][1].items()]
+    return out
+
+
+def result_metrics(result: dict, prefix: str = "") -> list[tuple[str, float, int]]:
+    """MLflow metrics of a finished `TrainResult.as_dict()`: its curves and the final val losses (at step 0)."""
+    final = [(f"{prefix}final_val_loss/{d}", v, 0) for d, v in result["val_loss"][-1][1].items()]
+    return curve_metrics(result, prefix) + final

@@ -70,4 +70,11 @@ class ProxyParams:
     @model_validator(mode="after")
     def _check(self):
         check_accumulation(self.train, 1)  # a proxy trains in one process
+        if self.train.checkpoint_every:
+            fail(
+                "is set, but proxies never save resume checkpoints",
+                "remove it: a killed sweep resumes from its finished proxies; set it under large.train",
+                "train.checkpoint_every",
+                self.train.checkpoint_every,
+            )
         return self

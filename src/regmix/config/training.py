@@ -88,6 +88,7 @@ class TrainConfig:
     eval_every: NonNegativeInt = 0  # steps between evaluations; 0: only at the end
     eval_tokens: PositiveInt = 8192  # validation tokens per domain
     log_every: PositiveInt = 5  # steps between recorded training losses
+    checkpoint_every: NonNegativeInt = 0  # steps between resume checkpoints (large runs); 0: never
     seed: Seed = 0
 
     @model_validator(mode="after")

@@ -1,4 +1,8 @@
-"""MLflow runs of the proxy sweep: a parent run per sweep, a nested run per proxy."""
+"""MLflow runs of the proxy sweep: a parent run per sweep, a nested run per proxy.
+
+A proxy's run is logged whole once its proxy is done. A shard killed while logging one leaves it
+RUNNING: the next stage that logs ends it KILLED, and the rerun logs a fresh, complete run beside it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import os
 from ..config.params import Params
 from ..hashing import key_of
 from ..token_store import TokenStore
-from ..tracking import Tracker, result_metrics, run_tags, tracking_uri
+from ..tracking import Tracker, owner_tags, result_metrics, run_tags, tracking_uri
 
 
 def sweep_key(params: Params, tokens_dir: str) -> str:
@@ -29,6 +33,7 @@ class SweepTracker:
 
     def __init__(self, params: Params, tokens_dir: str):
         self.tracker = Tracker(tracking_uri(params.mlflow.tracking_uri), params.mlflow.experiment)
+        self.tracker.end_dead_runs()  # proxy runs a killed shard left RUNNING
         self.tags = run_tags()
         key = sweep_key(params, tokens_dir)
         name = os.environ.get("DVC_EXP_NAME") or f"sweep-{key[:8]}"
@@ -46,11 +51,12 @@ class SweepTracker:
     def log_proxy(self, job, result: dict, cached: bool) -> None:
         """Log a finished `ProxyJob` as a nested run (once, even when a resumed shard loads it from the cache)."""
         key = key_of([self.parent, job.index])
+        tags = {**self.tags, **owner_tags(), "regmix.kind": "proxy"}
         run_id, existed = self.tracker.find_or_create(
-            f"proxy-{job.index}", key, {**self.tags, "regmix.kind": "proxy"}, parent=self.parent
+            f"proxy-{job.index}", key, tags, parent=self.parent, reuse_killed=False
         )
         if existed:
-            return  # logged before a crash or by an earlier run of this shard
+            return  # logged by an earlier run of this shard
         params = {
             "index": job.index,
             "weight": job.mixture,

@@ -4,13 +4,18 @@ The loop, top to bottom: build the model under a fixed seed, AdamW, then per ste
 learning rate (linear warmup, then constant as in RegMix's proxies, or cosine for large models),
 draw a batch whose sequences come from the domains in proportion to the mixture, forward,
 backward, clip, step; evaluate the validation loss of every domain at intervals and at the end.
+A long run can save a resume checkpoint at intervals and continue from it after a kill, exactly
+as if never stopped (`save_resume`, `load_resume`).
 """
 
 from __future__ import annotations
 
+import os
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,27 +24,32 @@ from lightning.fabric import Fabric
 
 from ..config.training import FabricConfig, ModelConfig, TrainConfig
 from ..errors import InputError
+from ..files import atomic_path
 from ..token_store import TokenStore
 from .model import build_model
 
 
-def build_fabric(cfg: FabricConfig, precision: str = "32-true") -> Fabric:
-    """The Fabric of `cfg`, not yet launched: `fabric.launch(fn)` starts this node's other processes.
+def fabric_strategy(cfg: FabricConfig):
+    """Fabric's strategy for `cfg`: its name, or for FSDP a strategy object.
 
     FSDP shards each litgpt `Block` and saves full (gathered) state dicts, so a checkpoint stays one
     `lit_model.pth` in litgpt's format.
     """
-    strategy = cfg.strategy
-    if strategy == "fsdp":
-        from lightning.fabric.strategies import FSDPStrategy
-        from litgpt.model import Block
+    if cfg.strategy != "fsdp":
+        return cfg.strategy
+    from lightning.fabric.strategies import FSDPStrategy
+    from litgpt.model import Block
 
-        strategy = FSDPStrategy(auto_wrap_policy={Block}, state_dict_type="full", sharding_strategy="FULL_SHARD")
+    return FSDPStrategy(auto_wrap_policy={Block}, state_dict_type="full", sharding_strategy="FULL_SHARD")
+
+
+def build_fabric(cfg: FabricConfig, precision: str = "32-true") -> Fabric:
+    """The Fabric of `cfg`, not yet launched: `fabric.launch(fn)` starts this node's other processes."""
     return Fabric(
         accelerator=cfg.accelerator,
         devices=cfg.devices,
         num_nodes=cfg.num_nodes,
-        strategy=strategy,
+        strategy=fabric_strategy(cfg),
         precision=precision,
     )
 
@@ -109,6 +119,13 @@ class MixtureBatches:
         ]
         return torch.from_numpy(np.stack(rows[self.rows]))
 
+    # Fabric saves and restores objects with these two methods: the position in the data stream
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
 
 def eval_windows(store: TokenStore, domain: str, block_size: int, max_tokens: int) -> torch.Tensor:
     """The first non-overlapping `block_size + 1` windows of a domain's validation tokens."""
@@ -141,6 +158,48 @@ def evaluate(model, windows: dict[str, torch.Tensor], batch_size: int, device) -
     return out
 
 
+def save_resume(fabric: Fabric, path: str | Path, step: int, model, optimizer, batches, result: TrainResult) -> None:
+    """Save everything the rest of the run depends on after `step`: weights, optimizer, data stream, curves and
+    torch's RNG (the CPU one: after initialisation, nothing in the loop draws from a GPU's).
+
+    Call it on every process (FSDP gathers the full state); global rank 0 writes `path` atomically,
+    so a kill during the save leaves the previous checkpoint whole.
+    """
+    state = {
+        "model": model,
+        "optimizer": optimizer,
+        "batches": batches,
+        "result": result.as_dict(),
+        "step": step,
+        "torch_rng": torch.get_rng_state(),
+    }
+    if fabric.global_rank != 0:
+        fabric.save(path, state)
+        return
+    with atomic_path(path) as tmp:
+        fabric.save(tmp, state)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())  # on disk before it replaces the previous checkpoint
+
+
+def load_resume(fabric: Fabric, path: str | Path, model, optimizer, batches) -> tuple[int, TrainResult]:
+    """Restore a `save_resume` checkpoint into the given objects; return its step and curves (0 and none without one).
+
+    Call it on every process; each reads `path` (on several nodes, a shared file system).
+    """
+    if not fabric.broadcast(Path(path).is_file()):  # rank 0 decides: every process must load, or none
+        return 0, TrainResult()
+    state = {"model": model, "optimizer": optimizer, "batches": batches, "result": {}, "step": 0, "torch_rng": None}
+    try:
+        fabric.load(path, state)
+    except (RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as e:
+        raise InputError(
+            str(path), f"resume checkpoint cannot be loaded ({e})", "delete it to train from step 0"
+        ) from e
+    torch.set_rng_state(state["torch_rng"])
+    return state["step"], TrainResult(**state["result"])
+
+
 def train(
     model_cfg: ModelConfig,
     cfg: TrainConfig,
@@ -149,12 +208,16 @@ def train(
     eval_domains: list[str],
     fabric: Fabric | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    on_eval: Callable[[TrainResult], None] | None = None,
+    resume: str | Path | None = None,
 ) -> tuple[torch.nn.Module, TrainResult]:
-    """Train a fresh model on `mixture`; return it (Fabric-wrapped) and its loss curves.
+    """Train a model on `mixture`; return it (Fabric-wrapped) and its loss curves.
 
     `fabric` (launched) sets the accelerator, devices and strategy; default: one CPU process.
     With `cfg.micro_batch_size`, each process's rows of the global batch are split into micro-batches
     whose gradients accumulate (synchronised across processes only on the last) before one step.
+    `on_eval(result)` runs after each evaluation (live tracking). With `resume` (a file), the run
+    continues from the checkpoint there if there is one, and saves one every `cfg.checkpoint_every` steps.
     """
     fabric = fabric or Fabric(accelerator="cpu", devices=1, precision=cfg.precision)
     accumulation = cfg.accumulation(fabric.world_size)
@@ -171,8 +234,10 @@ def train(
     batches = MixtureBatches(store, mixture, T, cfg.batch_size, cfg.seed, fabric.global_rank, fabric.world_size)
     windows = {d: eval_windows(store, d, T, cfg.eval_tokens) for d in eval_domains}
     steps = cfg.steps(T)
-    result = TrainResult()
-    for step in range(1, steps + 1):
+    # a resumed run continues exactly where its last checkpoint left off
+    done, result = load_resume(fabric, resume, model, optimizer, batches) if resume else (0, TrainResult())
+    start -= result.seconds  # the time spent before that checkpoint
+    for step in range(done + 1, steps + 1):
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr_at(step, steps)
         batch = next(batches).to(fabric.device)
@@ -195,6 +260,11 @@ def train(
             result.train_loss.append((step, fabric.all_reduce(loss.detach(), reduce_op="mean").item()))
         if (cfg.eval_every and step % cfg.eval_every == 0) or step == steps:
             result.val_loss.append((step, evaluate(model, windows, cfg.batch_size, fabric.device)))
+            if on_eval:
+                on_eval(result)
+        if resume and cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < steps:
+            result.seconds = time.perf_counter() - start
+            save_resume(fabric, resume, step, model, optimizer, batches, result)
         if on_step:
             on_step(step, steps)
     result.tokens_seen = steps * cfg.batch_size * T
