@@ -1,6 +1,5 @@
 """The proxy sweep on a real local Ray cluster (2 CPUs): same results, cache and callbacks as the local executor."""
 
-import dataclasses
 import subprocess
 import sys
 
@@ -8,7 +7,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from test_sweep import CFG, TINY, _jobs  # noqa: E402  (the same two tiny proxies as the local executor's tests)
+from test_sweep import _jobs  # noqa: E402  (the same two tiny proxies as the local executor's tests)
 
 from regmix.config.sweep import RayConfig, SweepParams
 from regmix.proxy.jobs import ProxyFailed, train_proxy
@@ -82,20 +81,6 @@ def test_a_task_failing_every_retry_fails_the_sweep_but_the_others_are_cached(to
     assert [p.name.split("-")[1] for p in (tmp_path / "cache").glob("proxy-*.json")] == ["1"]
 
 
-def test_cache_keys_of_cpu_and_cuda_proxies(tokens_dir):
-    from regmix.hashing import key_of
-
-    job = _jobs(tokens_dir)[0]
-    assert job.accelerator == "cpu"
-    # a CPU proxy without accumulation keeps the key it had before these fields existed (caches stay valid)
-    before = {k: v for k, v in dataclasses.asdict(CFG).items() if k != "micro_batch_size"}
-    assert job.key("f") == key_of([job.mixture, dataclasses.asdict(TINY), before, job.eval_domains, "f"])
-    # a CUDA proxy (a Ray task with num_gpus > 0: initialised on the GPU, other losses) and an accumulating one
-    # are cached apart
-    assert dataclasses.replace(job, accelerator="cuda").key("f") != job.key("f")
-    assert dataclasses.replace(job, train=dataclasses.replace(CFG, micro_batch_size=4)).key("f") != job.key("f")
-
-
 def test_address_from_params_then_environment(monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     assert RayConfig().resolved_address() is None  # a local cluster
@@ -105,5 +90,5 @@ def test_address_from_params_then_environment(monkeypatch):
 
 
 def test_local_executor_does_not_import_ray():
-    code = "import sys, regmix.params, regmix.sweep; assert 'ray' not in sys.modules, 'ray imported'"
+    code = "import sys, regmix.config.params, regmix.proxy.sweep; assert 'ray' not in sys.modules, 'ray imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
