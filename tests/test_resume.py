@@ -120,6 +120,7 @@ def test_a_killed_stage_resumes_where_it_stopped(tokens_dir, tmp_path):
     proc = _start(root, tokens_dir)
     # kill it once it has a checkpoint and has logged evaluations after that checkpoint (steps to log once)
     while proc.poll() is None and not (list(cache.glob("x-*/resume.ckpt")) and _last_logged_step(db) > 50):
+        assert time.time() < started + 300, "the stage neither checkpointed nor ended"
         time.sleep(0.005)
     proc.kill()
     proc.communicate()
