@@ -164,8 +164,8 @@ def main() -> None:
     test = paired_bootstrap(cc["y"], cc["nested"], cc["preds"]["lightgbm"], boot)
     print(
         f"\nPile-CC, chosen (nested) minus LightGBM: rho difference {100 * test['rho_difference']:+.2f} "
-        f"(95% CI {100 * test['ci95'][0]:+.2f} to {100 * test['ci95'][1]:+.2f}), one-sided paired bootstrap p = "
-        f"{test['p_value']:.4f}"
+        f"(95% CI {100 * test['ci95'][0]:+.2f} to {100 * test['ci95'][1]:+.2f}), one-sided paired bootstrap "
+        f"{test['p_value_text']}"
     )
     print("Choices per outer fold (Pile-CC): " + ", ".join(cc["choices"]))
     print(

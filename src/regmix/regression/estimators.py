@@ -114,7 +114,7 @@ class LogWeightGP(RegressorMixin, BaseEstimator):
         k = d if self.ard else 1
         theta0 = np.r_[0.0, np.full(k, np.log(self.length_scale * np.sqrt(d))), np.log(1e-2)]
         bounds = [(np.log(1e-2), np.log(1e2))] + [(np.log(0.1), np.log(1e3))] * k + [(np.log(1e-6), np.log(1.0))]
-        theta = minimize(
+        res = minimize(
             self._neg_lml,
             theta0,
             args=(Z, yn),
@@ -122,7 +122,8 @@ class LogWeightGP(RegressorMixin, BaseEstimator):
             method="L-BFGS-B",
             bounds=bounds,
             options={"maxiter": self.max_iter},
-        ).x
+        )
+        theta, self.n_iter_, self.log_marginal_likelihood_value_ = res.x, int(res.nit), -float(res.fun)
         self.signal_, self.noise_ = float(np.exp(theta[0])), float(np.exp(theta[-1]))
         self.length_scales_ = self.scale_ * (np.exp(theta[1:-1]) if self.ard else np.exp(theta[1]))
         self.Z_ = raw / self.length_scales_
