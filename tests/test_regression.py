@@ -211,6 +211,11 @@ def test_loading_never_unpickles(saved, tmp_path, monkeypatch):
     assert not marker.exists()
     pickle.loads(payload)  # the control: the planted file was live, unpickling it runs its code
     assert marker.exists()
+    # Refitting into the old directory replaces the pickle with the plain-data model.
+    X, y = load_training_data(folder, DOMAINS)
+    save_model(model, old, X, y, range(1, len(y) + 1))
+    assert not (old / "model.pkl").exists()
+    assert np.array_equal(load_model(old).predict(new), model.predict(new))
 
 
 def _edit_json(edit):

@@ -111,9 +111,10 @@ def fit_order(names: list[str], config: RegressionConfig) -> list[str]:
 def choose(preds: dict[str, np.ndarray], y: np.ndarray) -> str:
     """The candidate with the highest CV Spearman rho (ties: the earlier, simpler one).
 
-    A candidate whose rho is NaN (constant predictions, e.g. LightGBM with fewer rows than
-    `min_child_samples`) ranks last; if every rho is NaN the first candidate is returned
-    (`fit_dir` says so in the report).
+    A candidate whose rho is NaN (constant predictions, e.g. a LightGBM that cannot split a few rows
+    into leaves of `min_child_samples`) ranks last; NaN compares neither greater nor smaller, so a
+    plain `max` would keep whichever came first. If every rho is NaN the first candidate is
+    returned (`fit_dir` says so in the report).
     """
     scores = [spearman(p, y) for p in preds.values()]
     ranked = [(s if np.isfinite(s) else -np.inf, -i) for i, s in enumerate(scores)]

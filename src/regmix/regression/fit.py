@@ -80,7 +80,7 @@ def fit_dir(mixtures_csv, losses_csv, target: str, out_dir, config: RegressionCo
     }
     if all(np.isnan(report["models"][n]["cv_spearman"]) for n in selectable):
         report["choice_warning"] = (
-            f"every candidate's CV Spearman rho is NaN (constant predictions: too few proxies for the models?); "
+            "every candidate's CV Spearman rho is NaN (constant predictions: too few proxies for the models?); "
             f"chose the first candidate, {chosen}"
         )
     model = fit_model(chosen, X, y, domains, target, config)

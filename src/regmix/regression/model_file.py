@@ -76,6 +76,10 @@ def from_plain(name: str, params, folder: Path, config: RegressionConfig, n_feat
     if name in LIGHTGBM:
         import lightgbm as lgb
 
+        if params:
+            raise InputError(
+                where, f"fields {sorted(params)} for a LightGBM model, whose trees are in its text file", REFIT
+            )
         path = folder / lightgbm_file(name)
         if not path.is_file():
             raise InputError(str(path), f"missing (the {name} model's LightGBM text)", REFIT)

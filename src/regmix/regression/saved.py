@@ -102,8 +102,9 @@ def save_model(model: FittedModel, model_dir, X: np.ndarray, y: np.ndarray, inde
         (tmp / MODEL_JSON).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
         for file_name, text in texts.items():
             (tmp / file_name).write_text(text, encoding="ascii")
-    for old in OLD_FILES:
-        (model_dir / old).unlink(missing_ok=True)
+    if (model_dir / OLD_FILES[0]).is_file():
+        for old in OLD_FILES:
+            (model_dir / old).unlink(missing_ok=True)
     data = pd.DataFrame(X, columns=[TRAIN_PREFIX + d for d in model.domains])
     data.insert(0, "index", list(index))
     data["target"] = y
