@@ -134,7 +134,9 @@ class LogWeightGP(RegressorMixin, BaseEstimator):
         theta, self.n_iter_, self.log_marginal_likelihood_value_ = res.x, int(res.nit), -float(res.fun)
         self.signal_, self.noise_ = float(np.exp(theta[0])), float(np.exp(theta[-1]))
         self.length_scales_ = self.scale_ * (np.exp(theta[1:-1]) if self.ard else np.exp(theta[1]))
-        self.Z_ = raw / self.length_scales_
+        # C order, as a saved-then-loaded model has it: BLAS sums in an order that depends on the layout, so
+        # only the same layout gives bit-identical predictions.
+        self.Z_ = np.ascontiguousarray(raw / self.length_scales_)
         K = self.signal_ * np.exp(-0.5 * _sqdist(self.Z_, self.Z_)) + self.noise_ * np.eye(len(yn))
         self.alpha_ = cho_solve(cho_factor(K, lower=True), yn)
         return self
