@@ -127,14 +127,12 @@ def short(target: str) -> str:
 def paired_test(y: np.ndarray, chosen: np.ndarray, other: np.ndarray, boot: np.ndarray, other_name: str) -> dict:
     """The one-sided paired bootstrap test of chosen > other, with the smallest p it can give."""
     test = paired_bootstrap(y, chosen, other, boot)
-    floor = 1 / (len(boot) + 1)  # p = (1 + #resamples not favouring the chosen) / (1 + #resamples)
-    at_floor = test["p_value"] <= floor * (1 + 1e-9)
     return {
         "against": other_name,
         **test,
-        "p_floor": floor,
-        "at_floor": bool(at_floor),
-        "p_text": f"p < {floor:.1g}" if at_floor else f"p = {test['p_value']:.2g}",
+        "p_floor": test["p_value_floor"],
+        "at_floor": test["p_value"] == test["p_value_floor"],
+        "p_text": test["p_value_text"],
     }
 
 

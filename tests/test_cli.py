@@ -34,6 +34,9 @@ def project(tmp_path_factory):
     write_mixtures_csv(folder / "m.csv", mixtures, DOMAINS)
     losses.to_csv(folder / "l.csv", index=False)
     write_mixture_yaml(folder / "prior.yaml", {d: 1 / 3 for d in DOMAINS})
+    write_mixtures_csv(
+        folder / "new.csv", sample_mixtures({d: 1 / 3 for d in DOMAINS}, 200, MixtureConfig(), 5), DOMAINS
+    )
     params = {
         "mixtures": {"temperature": 1.0},
         "regression": {
@@ -71,7 +74,8 @@ def test_fit_predict_simulate(project, tmp_path, capsys):
         == 0
     )
     report = json.loads((tmp_path / "model" / "fit_report.json").read_text())
-    assert report["folds"] == 3 and report["chosen"] in ("linear", "loglinear")
+    # The losses follow a log-linear-style law exactly: the mixing law beats OLS on raw weights.
+    assert report["folds"] == 3 and report["chosen"] == "loglinear"
     assert (
         main(
             [
@@ -87,7 +91,9 @@ def test_fit_predict_simulate(project, tmp_path, capsys):
         == 0
     )
     pred = pd.read_csv(tmp_path / "p.csv")
-    assert list(pred.columns) == ["index", "prediction"] and len(pred) == 24
+    assert list(pred.columns) == ["index", "prediction"] and list(pred["index"]) == list(range(1, 25))
+    losses = pd.read_csv(p / "l.csv")["metric/wiki_val_loss"]
+    assert np.abs(pred["prediction"] - losses).max() < 0.1 and pred["prediction"].corr(losses, "spearman") > 0.99
     assert (
         main(
             [
@@ -108,8 +114,33 @@ def test_fit_predict_simulate(project, tmp_path, capsys):
     )
     doc = yaml.safe_load((tmp_path / "sim" / "optimal_mixture.yaml").read_text())
     assert set(doc["train"]) == {f"train_{d}" for d in DOMAINS} and doc["valid"] == {"valid_wiki": 1.0}
+    assert max(doc["train"], key=doc["train"].get) == "train_wiki"  # the wiki loss is lowest with wiki data
     assert json.loads((tmp_path / "sim" / "simulation.json").read_text())["n_candidates"] == 5000
     assert "optimal mixture" in capsys.readouterr().out
+
+
+def test_predict_output_is_that_of_the_fitted_model(project, tmp_path):
+    """`regmix predict` on the saved model writes exactly what the model fitted in memory predicts."""
+    from regmix.formats import read_mixtures_csv
+    from regmix.regression.fit import read_training_data
+    from regmix.regression.saved import fit_model, load_model
+
+    p = project
+    fit = ["fit", "--mixtures", str(p / "m.csv"), "--losses", str(p / "l.csv"), "--target", "metric/code_val_loss"]
+    assert (
+        main([*fit, "--out", str(tmp_path / "model"), "--params", str(p / "params.yaml"), "--candidates", "ensemble"])
+        == 0
+    )
+    out = tmp_path / "p.csv"
+    assert (
+        main(["predict", "--model", str(tmp_path / "model"), "--mixtures", str(p / "new.csv"), "--out", str(out)]) == 0
+    )
+    weights, y = read_training_data(p / "m.csv", p / "l.csv", "metric/code_val_loss")
+    config = load_model(tmp_path / "model").config
+    model = fit_model("ensemble", weights.to_numpy(float), y.to_numpy(float), DOMAINS, "metric/code_val_loss", config)
+    new = read_mixtures_csv(p / "new.csv", DOMAINS)
+    expected = pd.DataFrame({"index": new.index, "prediction": model.predict(new.to_numpy(float))})
+    assert out.read_text() == expected.to_csv(index=False, float_format="%.10g")
 
 
 def test_fit_all_targets(project, tmp_path):
@@ -191,6 +222,11 @@ def test_errors_exit_2_with_a_clear_message(project, tmp_path, capsys):
         == 2
     )
     assert "regmix fit" in capsys.readouterr().err
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "model.pkl").write_bytes(b"\x80\x04K\x01.")  # a model from before the plain-data format
+    assert main(["predict", "--model", str(tmp_path / "old"), "--mixtures", str(p / "m.csv"), "--out", "p.csv"]) == 2
+    err = capsys.readouterr().err
+    assert "old/model.pkl: a model in the old pickle format" in err and "refit with `regmix fit" in err
 
 
 def test_console_script_is_installed():
@@ -200,9 +236,7 @@ def test_console_script_is_installed():
     assert "fit" in out and "predict" in out and "simulate" in out
 
 
-def test_profile_subcommand_prints_dvc_set_params(tmp_path):
-    from regmix.cli import main
-
+def test_profile_subcommand_prints_dvc_set_params(tmp_path, capsys):
     (tmp_path / "tokenizer.json").write_text("{}")
     (tmp_path / "data").mkdir()
     assert (
@@ -220,3 +254,9 @@ def test_profile_subcommand_prints_dvc_set_params(tmp_path):
         )
         == 0
     )
+    args = capsys.readouterr().out.split()
+    assert args[::2] == ["-S"] * (len(args) // 2)
+    settings = args[1::2]
+    assert f"++domains.path='{tmp_path / 'data'}'" in settings
+    assert f"++tokenizer.path='{tmp_path / 'tokenizer.json'}'" in settings
+    assert "++domains.target='the_pile_pile_cc'" in settings

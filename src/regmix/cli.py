@@ -73,6 +73,8 @@ def cmd_fit(args) -> None:
             + ", ".join(f"{n} {100 * m['cv_spearman']:.2f}" for n, m in report["models"].items())
             + f" -> {out}"
         )
+        if "choice_warning" in report:
+            print(f"{target}: warning: {report['choice_warning']}")
 
 
 def cmd_predict(args) -> None:

@@ -50,12 +50,20 @@ def accuracy(true: np.ndarray, pred: np.ndarray, boot: np.ndarray) -> dict:
 
 
 def paired_bootstrap(true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, boot: np.ndarray) -> dict:
-    """One-sided paired bootstrap test that rho(a) > rho(b) on the same resampled rows."""
+    """One-sided paired bootstrap test that rho(a) > rho(b) on the same resampled rows.
+
+    p = (1 + #resamples where a is not better) / (1 + #resamples), so it never goes below
+    `p_value_floor` = 1 / (1 + #resamples): at the floor no resample favoured b, and the true p is
+    only known to be smaller (`p_value_text` then reads "p < floor"; more resamples would resolve it).
+    """
     diff = _rowwise_spearman(pred_a[boot], true[boot]) - _rowwise_spearman(pred_b[boot], true[boot])
+    p, floor = float((1 + np.sum(diff <= 0)) / (1 + len(diff))), 1.0 / (1 + len(diff))
     return {
         "rho_difference": spearman(pred_a, true) - spearman(pred_b, true),
         "ci95": [float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5))],
-        "p_value": float((1 + np.sum(diff <= 0)) / (1 + len(diff))),
+        "p_value": p,
+        "p_value_floor": floor,
+        "p_value_text": f"p < {floor:.2g}" if p == floor else f"p = {p:.2g}",
     }
 
 
@@ -101,9 +109,16 @@ def fit_order(names: list[str], config: RegressionConfig) -> list[str]:
 
 
 def choose(preds: dict[str, np.ndarray], y: np.ndarray) -> str:
-    """The candidate with the highest CV Spearman rho (ties: the earlier, simpler one)."""
-    scores = {n: spearman(p, y) for n, p in preds.items()}
-    return max(scores, key=lambda n: (scores[n], -list(scores).index(n)))
+    """The candidate with the highest CV Spearman rho (ties: the earlier, simpler one).
+
+    A candidate whose rho is NaN (constant predictions, e.g. a LightGBM that cannot split a few rows
+    into leaves of `min_child_samples`) ranks last; NaN compares neither greater nor smaller, so a
+    plain `max` would keep whichever came first. If every rho is NaN the first candidate is
+    returned (`fit_dir` says so in the report).
+    """
+    scores = [spearman(p, y) for p in preds.values()]
+    ranked = [(s if np.isfinite(s) else -np.inf, -i) for i, s in enumerate(scores)]
+    return list(preds)[-max(ranked)[1]]
 
 
 def nested_cv(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..config.regression import RegressionConfig
@@ -43,7 +44,7 @@ def _span(idx) -> str:
 def fit_dir(mixtures_csv, losses_csv, target: str, out_dir, config: RegressionConfig) -> dict:
     """Fit, cross-validate and explain the regression; write everything under `out_dir`.
 
-    Writes `model.pkl`/`model.json` (the chosen model, refitted on all rows), `training_data.csv`,
+    Writes `model/` (the chosen model refitted on all rows, as plain data: `saved`), `training_data.csv`,
     `fit_report.json`, `cv_predictions.csv` (index,true,prediction of the nested choice),
     `cv_predictions_all.csv` (every candidate), significance tables and figures. Returns the report.
     """
@@ -77,6 +78,11 @@ def fit_dir(mixtures_csv, losses_csv, target: str, out_dir, config: RegressionCo
         "chosen_beats_lightgbm": paired_bootstrap(y, nested_pred, preds["lightgbm"], boot),
         "chosen_beats_linear": paired_bootstrap(y, nested_pred, preds["linear"], boot),
     }
+    if all(np.isnan(report["models"][n]["cv_spearman"]) for n in selectable):
+        report["choice_warning"] = (
+            "every candidate's CV Spearman rho is NaN (constant predictions: too few proxies for the models?); "
+            f"chose the first candidate, {chosen}"
+        )
     model = fit_model(chosen, X, y, domains, target, config)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

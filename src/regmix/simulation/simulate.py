@@ -5,8 +5,9 @@ section 3); the optimal mixture is the mean of the top-k candidates by predicted
 paper: 1,000,000 candidates, top 100). Per-domain usage caps drop the candidates over a cap,
 and the mean of capped mixtures is itself within the caps.
 
-Uncertainty: the model is refitted on bootstrap resamples of its training rows and the
-simulation is rerun, giving a 95% band for each domain's optimal weight.
+Uncertainty: the model is refitted on bootstrap resamples of its training rows (an unfitted
+estimator rebuilt from the saved config) and the simulation is rerun, giving a 95% band for each
+domain's optimal weight.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
 from ..config.simulation import SimulationConfig
 from ..errors import InputError
@@ -97,7 +97,7 @@ def bootstrap_optima(
     out = []
     for _ in tqdm(range(config.n_bootstrap), desc="bootstrap refits", unit="refit", leave=False):
         rows = rng.integers(0, len(y), size=len(y))
-        est = clone(model.estimator).fit(X[rows], y[rows])
+        est = model.unfitted().fit(X[rows], y[rows])
         out.append(top_k_mean(candidates, predict_chunks(est, candidates, config.chunk_size), config.top_k))
     return np.array(out).reshape(config.n_bootstrap, len(model.domains))
 
@@ -128,7 +128,7 @@ def simulate_dir(
     losses = predict_chunks(model.estimator, candidates, config.chunk_size, desc="simulation")
     optimal = top_k_mean(candidates, losses, config.top_k)
     if config.n_bootstrap:
-        X, y = load_training_data(model_dir)
+        X, y = load_training_data(model_dir, model.domains)
         optima = bootstrap_optima(model, X, y, candidates[: config.bootstrap_candidates], config)
         low, high = np.percentile(optima, 2.5, axis=0), np.percentile(optima, 97.5, axis=0)
     else:
