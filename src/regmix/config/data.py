@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import InputError
+from .sweep import RayConfig
 
-SOURCES = ("synthetic", "local", "hf")
+SOURCES = ("synthetic", "local", "hf", "pile")
 EOS = "<|endoftext|>"
 
 
@@ -22,6 +23,17 @@ class HFSource:
     text_field: str = "text"
     domain_field: str = "domain"  # dotted for nested fields, e.g. "meta.pile_set_name"
     docs_per_file: int = 100_000
+
+
+@dataclass(frozen=True)
+class PileSource:
+    """The raw Pile: `*.jsonl.zst` (or `.jsonl`) shards whose lines carry their domain in `meta.pile_set_name`."""
+
+    train: list[str] = field(default_factory=list)  # files or globs, e.g. /data/pile/train/*.jsonl.zst
+    valid: list[str] = field(default_factory=list)  # e.g. /data/pile/val.jsonl.zst
+    text_field: str = "text"
+    domain_field: str = "meta.pile_set_name"  # dotted for nested fields
+    file_mb: int = 256  # a domain's output file is closed after this many MB (the unit of parallel tokenization)
 
 
 @dataclass(frozen=True)
@@ -92,10 +104,17 @@ class DomainsParams:
     prefix: str = ""  # prepended to local/hf domain names, e.g. "the_pile_" for the paper's column names
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     hf: HFSource = field(default_factory=HFSource)
+    pile: PileSource = field(default_factory=PileSource)
 
     def __post_init__(self):
         if self.source not in SOURCES:
             raise InputError("source", f"value {self.source!r} is not a known source", f"use one of {SOURCES}")
+        if self.source == "pile" and not self.pile.train:
+            raise InputError(
+                "pile.train",
+                "is empty but source is 'pile'",
+                "list the Pile's shards, e.g. [/data/pile/train/*.jsonl.zst]",
+            )
         if self.source == "local" and not self.path:
             raise InputError(
                 "path", "is empty but source is 'local'", "set domains.path to a directory with train/ and valid/"
@@ -108,3 +127,24 @@ class TokenizerConfig:
     vocab_size: int = 2048  # for the trained BPE
     eos_token: str = EOS  # appended after every document
     batch_size: int = 1000  # documents per encode_batch call
+
+
+DEFAULT_TOKENIZE_DOMAINS = [*DEFAULT_DOMAINS, "target"]
+
+
+@dataclass(frozen=True)
+class TokenizeParams:
+    """How the domains are tokenized: one DVC stage per listed domain, each a pool of workers (or Ray tasks)."""
+
+    domains: list[str] = field(default_factory=lambda: list(DEFAULT_TOKENIZE_DOMAINS))  # dvc.yaml's foreach list
+    workers: int = 2  # worker processes per domain stage (executor local), one input file each at a time
+    executor: str = "local"  # local (a process pool of `workers`) | ray (one Ray task per input file)
+    ray: RayConfig = field(default_factory=RayConfig)  # for executor ray: address, num_cpus per task, max_retries
+
+    def __post_init__(self):
+        if self.executor not in ("local", "ray"):
+            raise InputError("executor", f"value {self.executor!r} is not an executor", "use local or ray")
+        if self.workers < 1:
+            raise InputError("workers", f"value {self.workers} is below 1", "use a positive integer")
+        if len(set(self.domains)) != len(self.domains) or not self.domains:
+            raise InputError("domains", f"value {self.domains!r} is empty or repeats a name", "list each domain once")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..files import read_yaml
-from .data import DomainsParams, TokenizerConfig
+from .data import DomainsParams, TokenizeParams, TokenizerConfig
 from .mixtures import BaselinesParams, MixtureConfig
 from .regression import RegressionConfig
 from .simulation import SimulationConfig
@@ -29,6 +29,7 @@ class Params:
     seed: int = 0
     domains: DomainsParams = field(default_factory=DomainsParams)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    tokenize: TokenizeParams = field(default_factory=TokenizeParams)
     mixtures: MixtureConfig = field(default_factory=MixtureConfig)
     sweep: SweepParams = field(default_factory=SweepParams)
     proxy: ProxyParams = field(default_factory=ProxyParams)
