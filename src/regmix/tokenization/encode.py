@@ -6,10 +6,11 @@ the end-of-text token. Memory holds one batch per worker, whatever the size of t
 
 Files are encoded by a pool of worker processes (`executor: local`) or by Ray tasks (`executor:
 ray`), each worker with its own tokenizer and one core (the tokenizer's own threads are off: the
-parallelism is over files). A chunk is written into a cache keyed by the input file's SHA-256 and the
-tokenizer, then renamed into place, so a killed run keeps its finished files and the rerun encodes
-only the rest. A chunk depends only on its file and the tokenizer, so the output is byte-identical
-whatever the number of workers or the executor.
+parallelism is over files); with one worker, or one file to encode, this process encodes it. A
+chunk is written into a cache keyed by the input file's SHA-256 and the tokenizer, then renamed
+into place, so a killed run keeps its finished files and the rerun encodes only the rest. A chunk
+depends only on its file and the tokenizer, so the output is byte-identical whatever the number of
+workers or the executor.
 """
 
 from __future__ import annotations
@@ -102,8 +103,7 @@ _TOKENIZERS: dict[str, Tokenizer] = {}  # per worker process: loaded once, reuse
 
 
 def encode_task(job: EncodeJob) -> tuple[str, dict]:
-    """Encode one file into the cache (runs in a worker process or a Ray task); return (key, chunk info)."""
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core per worker: the parallelism is over files
+    """Encode one file into the cache (in a worker process, a Ray task or this process); return (key, chunk info)."""
     tok = _TOKENIZERS.get(job.tokenizer)
     if tok is None:
         tok = _TOKENIZERS[job.tokenizer] = Tokenizer.from_file(job.tokenizer)
@@ -115,9 +115,24 @@ def encode_task(job: EncodeJob) -> tuple[str, dict]:
     return job.key, info
 
 
+def _one_core() -> None:
+    """A worker's setup: the tokenizer's own threads off, since the parallelism is over files, one per worker."""
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+
+def _ray_task(job: EncodeJob) -> tuple[str, dict]:
+    _one_core()
+    return encode_task(job)
+
+
 def _run_local(todo: list[EncodeJob], workers: int) -> Iterator[tuple[str, dict]]:
+    if min(workers, len(todo)) == 1:  # no pool to start: this process (the tokenizer may use its threads)
+        yield from map(encode_task, todo)
+        return
     # spawn, not fork: a forked tokenizer's thread pool can deadlock, and spawn behaves the same everywhere
-    pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"), initializer=_one_core
+    )
     try:
         pending = {pool.submit(encode_task, j) for j in todo}
         while pending:
@@ -135,7 +150,7 @@ def _run_ray(todo: list[EncodeJob], cfg: RayConfig) -> Iterator[tuple[str, dict]
     if started:
         address = cfg.resolved_address()
         ray.init(address=address, include_dashboard=False, **({} if address else {"num_cpus": cfg.local_cpus}))
-    remote = ray.remote(num_cpus=cfg.num_cpus, max_retries=cfg.max_retries)(encode_task)
+    remote = ray.remote(num_cpus=cfg.num_cpus, max_retries=cfg.max_retries)(_ray_task)
     pending = [remote.remote(j) for j in todo]
     try:
         while pending:
