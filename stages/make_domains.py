@@ -1,10 +1,10 @@
-"""Stage 1: the domains, in the paper's layout (synthetic by default, or a local directory, or a HF dataset)."""
+"""Stage 1: the domains in the paper's layout (synthetic by default, a local directory, a HF dataset, the raw Pile)."""
 
 import argparse
 import dataclasses
 
-from regmix.data import hf, local, synthetic
-from regmix.layout import write_layout
+from regmix.data import hf, local, pile, synthetic
+from regmix.layout import index_layout, write_layout
 from regmix.stage import run_stage
 
 
@@ -23,8 +23,12 @@ def main(args, params):
         write_layout(args.out, train, valid, meta)
     elif d.source == "local":
         local.copy_local(d.path, args.out, d.target, d.prefix)
+    elif d.source == "pile":
+        pile.load_pile(d.pile, args.out, d.target, d.prefix)
     else:
         hf.load_hf(d.hf, args.out, d.target, d.prefix)
+    # one index file per domain: each domain's tokenize stage depends on its own (and on none for an absent one)
+    index_layout(args.out, params.tokenize.domains)
     print(f"wrote domains to {args.out}")
 
 

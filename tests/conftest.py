@@ -10,8 +10,8 @@ import pytest
 
 from regmix.config.data import SyntheticConfig, SyntheticDomain, TokenizerConfig
 from regmix.data.synthetic import generate
-from regmix.layout import scan_layout, write_layout
-from regmix.tokenization.encode import tokenize_layout
+from regmix.layout import write_layout
+from regmix.tokenization.run import tokenize_layout
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_DATA = REPO.parent / "shared" / "regmix-paper-data"
@@ -44,5 +44,5 @@ def layout_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tokens_dir(layout_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tokens") / "tokens"
-    tokenize_layout(scan_layout(layout_dir), out, TokenizerConfig(vocab_size=300), "target")
+    tokenize_layout(layout_dir, out, TokenizerConfig(vocab_size=300), "target")
     return out

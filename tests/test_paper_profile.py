@@ -198,8 +198,9 @@ def paper_project(tmp_path_factory) -> dict[str, Path]:
     ).split()
     # (to stay quick, one baseline is not trained; its mixture file is still written and checked)
     out = _run(_dvc("exp", "run", "-n", "paper-tiny", *args, "-S", "~large.runs.human"), root)
-    assert {
+    assert {f"encode@the_pile_{d}" for d in PILE} | {
         "domains",
+        "tokenizer",
         "tokenize",
         "mixtures",
         "proxies@0",

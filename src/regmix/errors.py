@@ -9,3 +9,6 @@ class InputError(ValueError):
     def __init__(self, where: str, problem: str, fix: str | None = None):
         self.where, self.problem, self.fix = where, problem, fix
         super().__init__(f"{where}: {problem}" + (f". Fix: {fix}" if fix else ""))
+
+    def __reduce__(self):  # raised in worker processes: pickle the three fields, not the message
+        return (InputError, (self.where, self.problem, self.fix))

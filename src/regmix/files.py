@@ -100,6 +100,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             area.rmdir()  # only if empty: others may be writing
 
 
+def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Hard-link `src` to `dst` (no copy of possibly large files), or copy it across file systems."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write `text` to `path` atomically (fsynced before the rename)."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:

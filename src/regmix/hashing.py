@@ -25,6 +25,15 @@ def files_hash(root: str | Path, names: list[str]) -> str:
     return h.hexdigest()
 
 
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of one file's contents, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def source_hash(files, root: str | Path) -> str:
     """SHA-256 of source files (paths relative to `root`, contents), in sorted order: changes when any line does."""
     return files_hash(root, sorted(str(Path(f).relative_to(root)) for f in files))

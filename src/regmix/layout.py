@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
-from .files import atomic_path, write_json
+from .files import atomic_path, read_json, write_json
+from .hashing import file_sha256
 
 SPLITS = ("train", "valid")
 _FILE = re.compile(r"^(?P<domain>[A-Za-z0-9_.]+?)-(?P<k>\d+)(-[^/]*)?\.jsonl$")
@@ -145,3 +146,77 @@ def write_layout(
                 for k in range(0, max(len(texts), 1), docs_per_file):
                     _write_jsonl(tmp / split / f"{domain}-{k // docs_per_file}.jsonl", texts[k : k + docs_per_file])
         write_json(tmp / "meta.json", meta)
+
+
+INDEX = "index"  # <root>/index/<domain>.json: each domain's files with their sizes and SHA-256
+
+
+def index_layout(root: str | Path, also: list[str] | tuple[str, ...] = ()) -> dict[str, dict]:
+    """Write `<root>/index/<domain>.json` for every domain of the layout, and an empty one for each of `also` absent.
+
+    One DVC stage per domain depends on its domain's index alone, so changing one domain's files
+    reruns that domain only; the hashes also key the token cache (a file seen before is not
+    tokenized again). A domain listed in `also` but absent from the data gets an index without files.
+    """
+    root = Path(root)
+    layout = scan_layout(root)
+    index: dict[str, dict] = {d: {"domain": d} for d in also}
+    for split, domains in layout.files.items():
+        for domain, paths in domains.items():
+            index.setdefault(domain, {"domain": domain})[split] = [
+                {"file": f"{split}/{p.name}", "bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in paths
+            ]
+    (root / INDEX).mkdir(exist_ok=True)
+    for domain, entry in sorted(index.items()):
+        write_json(root / INDEX / f"{domain}.json", entry)
+    return index
+
+
+def read_index(root: str | Path) -> dict[str, dict]:
+    """{domain: index} of a layout indexed by `index_layout`."""
+    d = Path(root) / INDEX
+    if not d.is_dir():
+        raise InputError(str(d), "directory not found", "run the domains stage (it indexes the layout)")
+    return {p.stem: read_json(p) for p in sorted(d.glob("*.json"))}
+
+
+class LayoutWriter:
+    """Documents streamed straight into the paper's layout: one open file per split and domain.
+
+    A domain's file is closed after `docs_per_file` documents or `file_bytes` bytes and the next one
+    (`<domain>-<k+1>.jsonl`) started, so memory holds no documents and files stay a size that
+    tokenizes in parallel. `counts` holds the non-empty documents per split and domain. Use it in a
+    `with` block (it closes its files).
+    """
+
+    def __init__(self, root: Path, docs_per_file: int | None = None, file_bytes: int | None = None):
+        self.root, self.docs_per_file, self.file_bytes = root, docs_per_file, file_bytes
+        self.counts: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
+        self._open: dict[tuple[str, str], list] = {}  # (split, domain) -> [file, k, docs, bytes]
+
+    def __enter__(self) -> LayoutWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for entry in self._open.values():
+            entry[0].close()
+
+    def add(self, split: str, domain: str, text: str) -> None:
+        entry = self._open.get((split, domain))
+        full = entry and (
+            (self.docs_per_file and entry[2] >= self.docs_per_file) or (self.file_bytes and entry[3] >= self.file_bytes)
+        )
+        if entry is None or full:
+            k = entry[1] + 1 if entry else 0
+            if entry:
+                entry[0].close()
+            (self.root / split).mkdir(parents=True, exist_ok=True)
+            path = self.root / split / f"{domain}-{k}.jsonl"
+            # kept open across calls (one per domain), closed when full or on exit
+            entry = self._open[(split, domain)] = [open(path, "w", encoding="utf-8"), k, 0, 0]  # noqa: SIM115
+        line = json.dumps({"text": text}, ensure_ascii=False) + "\n"
+        entry[0].write(line)
+        entry[2] += 1
+        entry[3] += len(line)
+        counts = self.counts[split]
+        counts[domain] = counts.get(domain, 0) + bool(text.strip())

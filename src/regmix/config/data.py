@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, model_validator
 
 from .base import DomainName, Fraction, Seed, Text, config_dataclass, fail, matching
+from .sweep import RayConfig
 
 EOS = "<|endoftext|>"
 # The synthetic corpus spells words from these (regmix.data.synthetic): one syllable for function words,
@@ -28,6 +29,19 @@ class HFSource:
     text_field: Text = "text"
     domain_field: Text = "domain"  # dotted for nested fields, e.g. "meta.pile_set_name"
     docs_per_file: PositiveInt = 100_000
+
+
+@config_dataclass
+class PileSource:
+    """The raw Pile: `*.jsonl.zst` (or `.jsonl`) shards whose lines carry their domain in `meta.pile_set_name`."""
+
+    train: list[Text] = field(default_factory=list)  # files or globs, e.g. /data/pile/train/*.jsonl.zst
+    valid: list[Text] = field(default_factory=list)  # e.g. /data/pile/val.jsonl.zst
+    text_field: Text = "text"
+    domain_field: Text = "meta.pile_set_name"  # dotted for nested fields
+    file_mb: PositiveInt = (
+        256  # a domain's output file is closed after this many MB (the unit of parallel tokenization)
+    )
 
 
 @config_dataclass
@@ -104,16 +118,24 @@ class SyntheticConfig:
 
 @config_dataclass
 class DomainsParams:
-    source: Literal["synthetic", "local", "hf"] = "synthetic"  # local: a directory in the paper's layout
+    source: Literal["synthetic", "local", "hf", "pile"] = "synthetic"  # local: a directory in the paper's layout
     path: str | None = None  # the local directory
     target: DomainName = "target"  # the domain whose validation loss RegMix minimises
     # prepended to local/hf domain names, e.g. "the_pile_" for the paper's column names
     prefix: Annotated[str, matching(r"[A-Za-z0-9_.]*", "letters, digits, _ and .")] = ""
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     hf: HFSource = field(default_factory=HFSource)
+    pile: PileSource = field(default_factory=PileSource)
 
     @model_validator(mode="after")
     def _check(self):
+        if self.source == "pile" and not self.pile.train:
+            fail(
+                "is empty but source is 'pile'",
+                "list the Pile's shards, e.g. [/data/pile/train/*.jsonl.zst]",
+                "pile.train",
+                self.pile.train,
+            )
         if self.source == "local" and not self.path:
             fail(
                 "is empty but source is 'local'",
@@ -140,3 +162,22 @@ class TokenizerConfig:
     vocab_size: Annotated[int, Field(ge=257)] = 2048
     eos_token: Text = EOS  # appended after every document
     batch_size: PositiveInt = 1000  # documents per encode_batch call
+
+
+DEFAULT_TOKENIZE_DOMAINS = [*DEFAULT_DOMAINS, "target"]
+
+
+@config_dataclass
+class TokenizeParams:
+    """How the domains are tokenized: one DVC stage per listed domain, each a pool of workers (or Ray tasks)."""
+
+    domains: list[DomainName] = field(default_factory=lambda: list(DEFAULT_TOKENIZE_DOMAINS))  # dvc.yaml's foreach
+    workers: PositiveInt = 2  # worker processes per domain stage (executor local), one input file each at a time
+    executor: Literal["local", "ray"] = "local"  # local: a process pool of `workers`; ray: one Ray task per file
+    ray: RayConfig = field(default_factory=RayConfig)  # for executor ray: address, num_cpus per task, max_retries
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not self.domains or len(set(self.domains)) != len(self.domains):
+            fail("is empty or repeats a name", "list each domain once", "domains", self.domains)
+        return self

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError, model_validator
 from ..errors import InputError
 from ..files import read_yaml
 from .base import Seed, Text, config_dataclass, fail
-from .data import DomainsParams, TokenizerConfig
+from .data import DomainsParams, TokenizeParams, TokenizerConfig
 from .mixtures import BUILT_IN_BASELINES, BaselinesParams, MixtureConfig
 from .regression import RegressionConfig
 from .simulation import SimulationConfig
@@ -36,6 +36,7 @@ class Params:
     seed: Seed = 0
     domains: DomainsParams = field(default_factory=DomainsParams)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    tokenize: TokenizeParams = field(default_factory=TokenizeParams)
     mixtures: MixtureConfig = field(default_factory=MixtureConfig)
     sweep: SweepParams = field(default_factory=SweepParams)
     proxy: ProxyParams = field(default_factory=ProxyParams)

@@ -1,4 +1,4 @@
-"""A Hugging Face dataset as the domains, loaded with `datasets` and written in the paper's layout."""
+"""A Hugging Face dataset as the domains, streamed with `datasets` into the paper's layout."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..config.data import HFSource
 from ..errors import InputError
-from ..layout import domain_name, write_layout
+from ..files import atomic_path, write_json
+from ..layout import LayoutWriter, domain_name
 
 
 def _field(row: dict, dotted: str, where: str):
@@ -23,55 +24,59 @@ def _field(row: dict, dotted: str, where: str):
 
 
 def load_hf(src: HFSource, out: str | Path, target: str | None, prefix: str = "") -> dict:
-    """Load a dataset with `datasets.load_dataset` and write it in the paper's layout, grouped by domain."""
+    """Stream a dataset (`datasets.load_dataset(..., streaming=True)`) into the paper's layout, grouped by domain.
+
+    Rows are written as they arrive (`docs_per_file` a file), so a dataset larger than memory (or
+    disk, for a hub dataset) goes through in one pass.
+    """
     import datasets
 
     if not src.path:
         raise InputError("params.yaml, field domains.hf.path", "empty", "give a dataset name or a local path")
-    texts: dict[str, dict[str, list[str]]] = {}
-    for split, hf_split in (("train", src.train_split), ("valid", src.valid_split)):
-        try:
-            ds = datasets.load_dataset(src.path, src.name, data_files=src.data_files, split=hf_split)
-        except ValueError as e:
+    with atomic_path(out) as tmp, LayoutWriter(tmp, docs_per_file=src.docs_per_file) as writer:
+        for split, hf_split in (("train", src.train_split), ("valid", src.valid_split)):
+            try:
+                ds = datasets.load_dataset(
+                    src.path, src.name, data_files=src.data_files, split=hf_split, streaming=True
+                )
+            except ValueError as e:
+                raise InputError(
+                    f"dataset {src.path!r}, split {hf_split!r}",
+                    str(e).splitlines()[0],
+                    "set domains.hf.train_split / valid_split",
+                ) from None
+            for i, row in enumerate(ds):
+                where = f"dataset {src.path!r}, split {hf_split!r}, row {i}"
+                text = _field(row, src.text_field, where)
+                if not isinstance(text, str):
+                    raise InputError(
+                        f"{where}, field {src.text_field!r}",
+                        f"value {text!r:.80} is not a string",
+                        "point domains.hf.text_field at the text",
+                    )
+                writer.add(split, prefix + domain_name(_field(row, src.domain_field, where)), text)
+        for split, counts in writer.counts.items():
+            for d, n in counts.items():
+                if n == 0:
+                    raise InputError(
+                        f"dataset {src.path!r}, split {split!r}, domain {d!r}",
+                        "no non-empty text",
+                        "drop the domain or fix the data",
+                    )
+        train, valid = writer.counts["train"], writer.counts["valid"]
+        if target and target not in valid:
             raise InputError(
-                f"dataset {src.path!r}, split {hf_split!r}",
-                str(e).splitlines()[0],
-                "set domains.hf.train_split / valid_split",
-            ) from None
-        groups: dict[str, list[str]] = {}
-        for i, row in enumerate(ds):
-            where = f"dataset {src.path!r}, split {hf_split!r}, row {i}"
-            text = _field(row, src.text_field, where)
-            if not isinstance(text, str):
-                raise InputError(
-                    f"{where}, field {src.text_field!r}",
-                    f"value {text!r:.80} is not a string",
-                    "point domains.hf.text_field at the text",
-                )
-            groups.setdefault(prefix + domain_name(_field(row, src.domain_field, where)), []).append(text)
-        texts[split] = groups
-    train, valid = texts["train"], texts["valid"]
-    for split, groups in texts.items():
-        for d, docs in groups.items():
-            if not any(t.strip() for t in docs):
-                raise InputError(
-                    f"dataset {src.path!r}, split {split!r}, domain {d!r}",
-                    "no non-empty text",
-                    "drop the domain or fix the data",
-                )
-    if target and target not in valid:
-        raise InputError(
-            "params.yaml, field domains.target",
-            f"{target!r} is not a domain of the validation split ({sorted(valid)})",
-            "pick one of those",
-        )
-    meta = {
-        "source": "hf",
-        "path": src.path,
-        "train_domains": sorted(train),
-        "eval_domains": sorted(valid),
-        "target": target,
-        "true_mixture": None,
-    }
-    write_layout(out, train, valid, meta, src.docs_per_file)
+                "params.yaml, field domains.target",
+                f"{target!r} is not a domain of the validation split ({sorted(valid)})",
+                "pick one of those",
+            )
+        meta = {
+            "source": "hf",
+            "path": src.path,
+            "train_domains": sorted(train),
+            "eval_domains": sorted(valid),
+            "target": target,
+            "true_mixture": None,
+        }
+        write_json(tmp / "meta.json", meta)
     return meta

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from ..config.data import EOS
+from ..config.data import EOS, TokenizerConfig
 from ..errors import InputError
+from ..files import atomic_path
+from ..layout import read_texts, scan_layout
 
 
 def train_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
@@ -49,4 +51,16 @@ def load_tokenizer(path: str | Path, eos_token: str) -> Tokenizer:
             "not in the vocabulary",
             "set tokenizer.eos_token to the tokenizer's end-of-text token",
         )
+    return tok
+
+
+def build_tokenizer(domains: str | Path, cfg: TokenizerConfig, out: str | Path) -> Tokenizer:
+    """The tokenizer of `cfg`, saved atomically to `out`: a given tokenizer.json, or a BPE trained on train files."""
+    if cfg.path:
+        tok = load_tokenizer(cfg.path, cfg.eos_token)
+    else:
+        files = scan_layout(domains).files["train"]
+        tok = train_bpe((t for ps in files.values() for p in ps for t in read_texts(p)), cfg.vocab_size)
+    with atomic_path(out) as tmp:
+        tok.save(str(tmp))
     return tok
