@@ -1,14 +1,18 @@
 """The whole pipeline, run by real DVC at a tiny size in a temporary copy of the repo.
 
-One module-scoped run, then: a no-op rerun, a regression-parameter experiment (reruns only
-regression and what follows), growing the sweep (trains only the new shard), a SIGKILL in the
-middle of the sweep (the rerun resumes), byte-identical losses, MLflow contents, bad input.
+One module-scoped run, then: byte-identical losses, MLflow contents, a no-op rerun, a killed
+write that changes no stage, code edits that rerun exactly the stages running the edited module,
+SIGKILLs of `dvc repro` in the sweep, around the regression and in the large model's training
+(the reruns finish with the uninterrupted run's results), a regression-parameter experiment
+(reruns only regression and what follows), growing the sweep (trains only the new shard), a
+queued experiment, bad input. The tests run in this order and share the project.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -21,6 +25,10 @@ import pytest
 import yaml
 from conftest import REPO
 from mlflow.tracking import MlflowClient
+from test_files import _HOLD
+
+from regmix.files import TMP_DIR
+from regmix.imports import import_closure
 
 TINY = {
     "domains": {
@@ -91,10 +99,27 @@ def _dvc(*args) -> list[str]:
     return [str(Path(sys.executable).parent / "dvc"), *args]
 
 
+def _status(cwd: Path) -> set[str]:
+    """The stages `dvc status` reports changed (a foreach stage as DVC names it: `proxies@0`)."""
+    p = subprocess.run(_dvc("status", "--json"), cwd=cwd, capture_output=True, text=True, env=_env(cwd), timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return set(json.loads(p.stdout))
+
+
+def _temp_leftovers(root: Path) -> list[str]:
+    """Temporary entries of atomic writes anywhere in the project (`.regmix-tmp/`, or an older `.<name>.*.tmp`)."""
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.relative_to(root).parts[0] not in (".git", ".dvc")
+        and (p.name == TMP_DIR or (p.name.startswith(".") and p.name.endswith(".tmp")))
+    )
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("project")
-    for name in ("dvc.yaml", "stages", "src", ".dvc", ".gitignore", "pyproject.toml"):
+    for name in ("dvc.yaml", "stages", "src", ".dvc", ".gitignore", ".dvcignore", "pyproject.toml"):
         src = REPO / name
         if src.is_dir():
             shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("cache", "tmp", "__pycache__"))
@@ -253,6 +278,171 @@ def test_repro_again_is_a_noop(project):
     assert time.perf_counter() - t < 30  # generous on a loaded CI machine; the benchmark measures it
 
 
+def test_a_killed_write_changes_no_stage_and_the_next_write_removes_it(project):
+    """A stage killed inside an atomic write leaves its temporary entry in `.regmix-tmp/`, which DVC ignores."""
+    killed = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, "models/large/regmix"],
+        cwd=project,
+        env=_env(project),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    leftover = Path(killed.stdout.readline().strip())  # a half-written checkpoint
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert leftover.parent.parent == project / TMP_DIR and (leftover / "lit_model.pth").is_file()
+    # where the project's folder is on another file system, the entry goes beside the output: in `models/large/`,
+    # a dependency of the report stage. DVC's hash of that folder must not see it (`.dvcignore`).
+    beside = project / "models/large" / TMP_DIR / f"{leftover.parent.name}/regmix"
+    beside.mkdir(parents=True)
+    (beside / "lit_model.pth").write_text("half-written")
+    assert _status(project) == set()
+    (project / "models/large/stray").write_text("x")  # the control: any other file there changes the report stage
+    assert _status(project) == {"report"}
+    (project / "models/large/stray").unlink()
+    shutil.rmtree(project / "models/large" / TMP_DIR)
+    # the next stage that writes anything removes the dead process's entry
+    assert _ran(_run(_dvc("repro", "--single-item", "--force", "baselines"), project)) == {"baselines"}
+    assert not leftover.parent.exists() and _temp_leftovers(project) == []
+    assert _status(project) == set()
+
+
+# The stages whose script runs each module (also read from the scripts' import closures below).
+EDITS = {
+    "simulation/simulate.py": {"simulation"},
+    "tokenization/tokenizer.py": {"tokenize"},
+    "training/loop.py": {"proxies@0", "proxies@1", "large@regmix", "large@prior", "large@uniform", "large@truth"},
+    "regression/cv.py": {"regression"},
+}
+
+
+def test_code_edits_rerun_exactly_the_stages_that_run_the_edited_module(project):
+    """A real one-line edit of a module: `dvc status` names exactly the stages importing it; reverting restores it."""
+    names = _run(_dvc("stage", "list", "--name-only"), project).split()
+    spec = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    src = project / "src/regmix"
+
+    def closure(name: str) -> set[Path]:
+        stage = spec[name.split("@")[0]]
+        script = next(d for d in (stage.get("do") or stage)["deps"] if d.startswith("stages/"))
+        return import_closure(project / script, src)
+
+    closures = {name: closure(name) for name in names}
+    for module, expected in EDITS.items():
+        assert {n for n in names if src / module in closures[n]} == expected, module
+        path = src / module
+        original = path.read_text()
+        path.write_text(original + "\n_EDITED = 1\n")
+        assert _status(project) == expected, module
+        if module == "simulation/simulate.py":  # the one edit that is run: only its stage reruns
+            assert _ran(_run(_dvc("repro"), project)) == expected
+            path.write_text(original)
+            assert _status(project) == expected  # dvc.lock holds the edited hash now
+            _run(_dvc("repro"), project)  # DVC's run cache restores the unedited run's outputs
+        else:
+            path.write_text(original)
+    assert _status(project) == set()
+
+
+KILL_SEED = int(os.environ.get("REGMIX_KILL_SEED", "0"))  # another seed kills at other moments
+
+
+def _cached(root: Path) -> list[Path]:
+    return list((root / "data/cache/proxies").glob("*.json"))
+
+
+# When to kill `dvc repro`, phase by phase: the seed picks one condition of each phase and a delay after it.
+KILLS = {
+    "sweep": [  # shards of 3 proxies, run one after the other
+        ("a proxy of shard 0 is cached", lambda root, log: len(_cached(root)) >= 1),
+        ("a proxy of shard 1 is cached", lambda root, log: len(_cached(root)) >= 4),
+    ],
+    "regression": [
+        ("the regression runs", lambda root, log: "Running stage 'regression'" in log),
+        ("the simulation runs", lambda root, log: "Running stage 'simulation'" in log),
+    ],
+    "large model": [
+        ("its stage started", lambda root, log: "Running stage 'large@regmix'" in log),
+        ("it trains", lambda root, log: "large model (regmix)" in log),
+    ],
+}
+
+
+def test_sigkill_at_any_moment_then_repro_finishes_with_the_same_results(project, tmp_path):
+    """`dvc repro` killed three times, each at a seeded random moment (in the sweep, around the regression, in the
+    large model's training); then `dvc repro` finishes: finished proxies and stages are kept, no temporary entry is
+    left anywhere, and the proxies' losses and the metrics equal the uninterrupted run's."""
+    assert _status(project) == set()
+    losses = (project / "data/proxies/losses.csv").read_bytes()
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    # the sweep and everything after it as never run: no outputs, no proxy cache, no dvc.lock entries, no run cache
+    # (else DVC checks out the results it has instead of running the stages)
+    redo = {"proxies@0", "proxies@1", "collect", "regression", "simulation", "large@regmix", "report"}
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    for stage in redo:
+        for out in lock["stages"].pop(stage)["outs"]:
+            path = project / out["path"]
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    (project / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    shutil.rmtree(project / "data/cache/proxies")
+    shutil.rmtree(project / ".dvc/cache/runs")
+    assert _status(project) == redo
+    rng = random.Random(KILL_SEED)
+    logs, cached_at_kill, shard_0_done = [], {}, False
+    for phase, conditions in KILLS.items():
+        what, condition = rng.choice(conditions)
+        delay = rng.uniform(0, 2)
+        log_path = tmp_path / f"killed-in-{phase.replace(' ', '-')}.log"
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(
+                _dvc("repro"),
+                cwd=project,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**_env(project), "PYTHONUNBUFFERED": "1"},  # the log shows each stage as it starts
+            )
+            deadline = time.time() + 400
+            while proc.poll() is None and time.time() < deadline and not condition(project, log_path.read_text()):
+                time.sleep(0.1)
+            assert proc.poll() is None, f"{phase}: `dvc repro` ended before {what}:\n{log_path.read_text()[-3000:]}"
+            time.sleep(delay)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        logs.append(log_path.read_text())
+        print(f"killed {delay:.2f} s after {what} ({phase}): ran {sorted(_ran(logs[-1]))}")
+        print(f"  temporary entries left: {_temp_leftovers(project)}")
+        if phase == "sweep":
+            cached_at_kill = {p: p.stat().st_mtime_ns for p in _cached(project)}
+            shard_0_done = all((project / "data/shards/0" / f).is_file() for f in ("losses.csv", "curves.csv"))
+    final = _run(_dvc("repro"), project)
+    logs.append(final)
+    resumed = set().union(*(_ran(out) for out in logs[1:]))
+    if shard_0_done:
+        assert "proxies@0" not in resumed  # a shard finished before the kill is not trained again
+    # no finished proxy is trained again: its cache file is the one written before the kill
+    assert {p: p.stat().st_mtime_ns for p in cached_at_kill} == cached_at_kill
+    assert len(_cached(project)) == 6
+    assert _status(project) == set()
+    assert _temp_leftovers(project) == []
+    assert (project / "data/proxies/losses.csv").read_bytes() == losses
+    assert json.loads((project / "reports/metrics.json").read_text()) == metrics
+
+
+@pytest.mark.xfail(
+    reason="usually passes (a rerun finds and ends the killed stage's runs), but a kill between a proxy run's creation "
+    "and its end leaves it RUNNING for good; ending such runs as KILLED comes with branch h1-resume: remove this mark "
+    "once it is merged",
+    strict=False,
+)
+def test_after_the_kills_every_mlflow_run_is_finished_or_killed(project):
+    client = MlflowClient(f"sqlite:///{project}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("regmix").experiment_id], max_results=1000)
+    unended = [(r.info.run_name, r.info.status) for r in runs if r.info.status not in ("FINISHED", "KILLED")]
+    assert unended == []
+
+
 def test_regression_param_reruns_only_what_follows(project):
     out = _run(_dvc("exp", "run", "-S", "regression.folds=2"), project)
     ran = _ran(out)
@@ -288,37 +478,6 @@ def test_queued_experiment_logs_to_the_project_store(project):
         "large-uniform",
     ]
     assert not list((project / ".dvc" / "tmp").rglob("mlflow.db"))
-
-
-def test_sigkill_during_the_sweep_then_resume(project):
-    """Kill `dvc repro` mid-sweep; the rerun finishes, skips finished shards, reuses finished proxies."""
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["proxy"]["train"]["lr"] = 0.001  # invalidates every proxy
-    params["sweep"]["shards"] = [0, 1]
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    cache = project / "data/cache/proxies"
-    before = set(cache.glob("*.json"))
-    log = open(project / "killed-repro.log", "w")
-    proc = subprocess.Popen(
-        _dvc("repro"), cwd=project, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=_env(project)
-    )
-    deadline = time.time() + 300
-    # wait until shard 0 is recorded as done and shard 1 has finished at least one proxy
-    while time.time() < deadline:
-        lock = (project / "dvc.lock").read_text()
-        new = set(cache.glob("*.json")) - before
-        if len(new) >= 4 and "lr: 0.001" in lock:
-            break
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    log.close()
-    finished = set(cache.glob("*.json")) - before
-    assert len(finished) >= 4, (project / "killed-repro.log").read_text()[-3000:]
-    out = _run(_dvc("repro"), project)
-    assert "proxies@0" not in _ran(out), out  # finished before the kill: not retrained
-    assert len(set(cache.glob("*.json")) - before) == 6  # only the unfinished proxies were trained
-    assert (project / "reports/metrics.json").is_file()
 
 
 def test_bad_mixture_file_is_a_clear_error(project):
