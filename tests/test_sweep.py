@@ -14,11 +14,10 @@ from regmix.config.training import ModelConfig, TrainConfig
 from regmix.errors import InputError
 from regmix.files import read_json
 from regmix.formats import curves_csv, losses_csv, merge_csvs
-from regmix.layout import scan_layout
 from regmix.proxy.jobs import ProxyJob, environment_key, run_cached, train_proxy
 from regmix.proxy.local import run_jobs
 from regmix.token_store import TokenStore
-from regmix.tokenization.encode import tokenize_layout
+from regmix.tokenization.run import tokenize_layout
 
 TINY = ModelConfig(n_layer=1, n_head=2, n_embd=32, intermediate_size=64, block_size=32)
 CFG = TrainConfig(tokens=32 * 8 * 6, batch_size=8, warmup_steps=2, eval_every=3, eval_tokens=128)
@@ -159,12 +158,12 @@ def test_other_token_content_with_equal_counts_misses_the_cache(layout_dir, toke
     shard = sorted((swapped / "train").glob("alpha-*.jsonl"))[0]
     lines = shard.read_text().splitlines()
     shard.write_text("\n".join([lines[1], lines[0], *lines[2:]]) + "\n")
-    tokenize_layout(scan_layout(layout_dir), tmp_path / "a", tokenizer, "target")
-    tokenize_layout(scan_layout(swapped), tmp_path / "b", tokenizer, "target")
+    tokenize_layout(layout_dir, tmp_path / "a", tokenizer, "target")
+    tokenize_layout(swapped, tmp_path / "b", tokenizer, "target")
     a, b = read_json(tmp_path / "a/counts.json"), read_json(tmp_path / "b/counts.json")
     assert a.pop("content_hash") != b.pop("content_hash") and a == b
     assert (tmp_path / "a/tokenizer.json").read_bytes() == (tmp_path / "b/tokenizer.json").read_bytes()
-    alpha = [TokenStore(tmp_path / d).array("train", "alpha") for d in "ab"]
+    alpha = [np.asarray(TokenStore(tmp_path / d).array("train", "alpha")) for d in "ab"]
     assert alpha[0].shape == alpha[1].shape and not np.array_equal(*alpha)
 
     cache = tmp_path / "cache"

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..config.params import build
 from ..config.regression import MODEL_NAMES, RegressionConfig
 from ..errors import InputError
 from ..files import atomic_path, write_text
@@ -153,11 +154,9 @@ def _config(data, where: str) -> RegressionConfig:
     if not isinstance(data, dict):
         raise InputError(where, f"is a {type(data).__name__}, not a mapping", REFIT)
     try:
-        config = RegressionConfig(**data)
+        config = build(RegressionConfig, data, "regression", where)
     except InputError as e:
         raise InputError(where, f"{e.where.split('field ')[-1]}: {e.problem}", REFIT) from None
-    except (TypeError, ValueError) as e:
-        raise InputError(where, f"not a regression config ({e})", REFIT) from None
     for name in ("lightgbm", "lightgbm_reg", "gp", "significance"):  # sub-configs are built only from mappings
         if not dataclasses.is_dataclass(getattr(config, name)):
             raise InputError(f"{where}.{name}", f"value {getattr(config, name)!r} is not a mapping", REFIT)
