@@ -32,7 +32,12 @@ import yaml
 from conftest import REPO
 
 BIN = Path(sys.executable).parent
-STAGE_OUTS = {"domains": "data/domains", "tokenize": "data/tokens", "mixtures": "data/mixtures"}
+STAGE_OUTS = {
+    "domains": "data/domains",
+    "tokenizer": "data/tokenizer.json",
+    "tokenize": "data/tokens",
+    "mixtures": "data/mixtures",
+}
 TINY = {
     "domains": {
         "synthetic": {
@@ -140,7 +145,7 @@ CASES = [
     ),
     Case(
         "vocab too small",
-        "dvc repro -s tokenize",
+        "dvc repro -s tokenizer",
         ("field tokenizer.vocab_size", "value 100"),
         {"tokenizer.vocab_size": 100},
     ),
@@ -180,14 +185,14 @@ CASES = [
     Case(
         "params.yaml malformed, under DVC",
         "dvc repro -s mixtures",
-        ("params.yaml", "line 43"),
+        ("params.yaml", "line 66"),
         params_text=("  decimals: 3\n", "  decimals: [3\n"),
         dvc_says=True,
     ),
     Case(
         "params.yaml malformed",
         "stage sample_mixtures.py --tokens data/tokens --out data/mixtures",
-        ("params.yaml, line 43, column 8", "not valid YAML"),
+        ("params.yaml, line 67, column 8", "not valid YAML"),
         params_text=("  decimals: 3\n", "  decimals: [3\n"),
     ),
     Case(
@@ -234,21 +239,21 @@ CASES = [
     ),
     Case(
         "JSONL lone surrogate",
-        "stage tokenize_domains.py --domains {bad}/d --out data/tokens",
+        "stage train_tokenizer.py --domains {bad}/d --out {bad}/tok.json",
         ("web-0.jsonl, line 1, field 'text'", "unpaired surrogate '\\ud800'"),
         files=layout('{"text": "a \\ud800 b"}\n'),
     ),
     # ---- tokenizer.json, through `dvc repro tokenize`
     Case(
         "tokenizer.json not a tokenizer",
-        "dvc repro -s tokenize",
+        "dvc repro -s tokenizer",
         ("tok.json", "not a readable tokenizer.json"),
         {"tokenizer.path": "{bad}/tok.json"},
         {"tok.json": '{"version": "1.0"}'},
     ),
     Case(
         "tokenizer.json missing",
-        "dvc repro -s tokenize",
+        "dvc repro -s tokenizer",
         ("field tokenizer.path", "none.json", "not found"),
         {"tokenizer.path": "{bad}/none.json"},
     ),
@@ -447,8 +452,12 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(project, case, tmp_path
     deleted = [STAGE_OUTS[s] for s in re.findall(r"Running stage '([^']+)'", out)]
     for out_dir in deleted:
         assert not (project / out_dir).exists(), f"{out_dir} was rewritten by a failed stage"
-        shutil.copytree(_pristine(project) / Path(out_dir).name, project / out_dir)
-    kept = {k: v for k, v in before.items() if not any(k.startswith(d + "/") for d in deleted)}
+        pristine = _pristine(project) / Path(out_dir).name
+        if pristine.is_dir():
+            shutil.copytree(pristine, project / out_dir)
+        else:
+            shutil.copy2(pristine, project / out_dir)
+    kept = {k: v for k, v in before.items() if not any(k == d or k.startswith(d + "/") for d in deleted)}
     assert {k: v for k, v in after.items() if k in kept or k not in before} == kept
     assert _snapshot(project) == before
 
