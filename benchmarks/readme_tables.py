@@ -230,7 +230,6 @@ class Figure:
 
 
 PIPE = "benchmarks/results/pipeline_timing_default.json"
-PIPE_512 = "benchmarks/results/pipeline_timing_512.json"
 TESTS = "benchmarks/results/ci_timing.json"
 METRICS = "reports/metrics.json"
 PARAMS = "params.yaml"
@@ -268,19 +267,6 @@ FIGURES = [
         lambda d: (str(d["passed"]), str(d["skipped"]), minsec(d["wall_s"]), str(d["machine"]["usable_cores"])),
     ),
     Figure(r"the no-op rerun \((\d+\.\d) s\)", PIPE, lambda d: f"{step(d, 'dvc repro (no-op)')['wall_s']:.1f}"),
-    # Shards keep DVC's overhead small
-    Figure(
-        r"with (\d+) proxies in (\d+) shards \((\d+) stages\) a no-op `dvc repro` took (\d+\.\d) s and `dvc status` "
-        r"(\d+\.\d) s",
-        PIPE_512,
-        lambda d: (
-            str(d["n_proxies"]),
-            str(d["n_shards"]),
-            str(d["n_stages"]),
-            f"{step(d, 'dvc repro (no-op)')['wall_s']:.1f}",
-            f"{step(d, 'dvc status')['wall_s']:.1f}",
-        ),
-    ),
     # What the default gives
     Figure(
         r"the chosen regression \(the mean (\w+) of two GPs and a regularised LightGBM\) has a held-out Spearman rho "
