@@ -7,13 +7,17 @@ from pathlib import Path
 from regmix.files import write_text
 from regmix.formats import curves_csv, losses_csv, mixture_rows, read_mixtures_csv
 from regmix.proxy.jobs import ProxyJob
+from regmix.proxy.local import start_workers
 from regmix.proxy.sweep import run_sweep
-from regmix.proxy.tracking import SweepTracker
 from regmix.stage import run_stage
 from regmix.token_store import TokenStore
 
 
 def main(args, params):
+    if params.sweep.executor == "local":
+        start_workers()  # the workers' imports (torch, Lightning) run while this process imports MLflow
+    from regmix.proxy.tracking import SweepTracker
+
     store = TokenStore(args.tokens)
     mixtures = mixture_rows(read_mixtures_csv(args.mixtures, store.train_domains))
     train_cfg = dataclasses.replace(params.proxy.train, seed=params.seed)
