@@ -309,9 +309,9 @@ FIGURES = [
         lambda p: str(len({d["cluster"] for d in p["domains"]["synthetic"]["domains"].values()})),
     ),
     Figure(
-        r"or, for (\d+)%, from a source of its own",
+        r"(\d+) validation and (\d+) held-out test documents per domain",
         PARAMS,
-        lambda p: f"{100 * p['domains']['synthetic']['own_fraction']:.0f}",
+        lambda p: (str(p["domains"]["synthetic"]["valid_docs"]), str(p["domains"]["synthetic"]["test_docs"])),
     ),
     # The simulation
     Figure(

@@ -12,15 +12,15 @@ def main(args, params):
     d = params.domains
     if d.source == "synthetic":
         cfg = dataclasses.replace(d.synthetic, seed=params.seed)
-        train, valid = synthetic.generate(cfg, d.target)
+        splits = synthetic.generate(cfg, d.target)
         meta = {
             "source": "synthetic",
-            "train_domains": list(train),
-            "eval_domains": sorted(valid),
+            "train_domains": list(splits["train"]),
+            "eval_domains": sorted(splits["valid"]),
             "target": d.target,
             "true_mixture": cfg.true_mixture,
         }
-        write_layout(args.out, train, valid, meta)
+        write_layout(args.out, splits, meta)
     elif d.source == "local":
         local.copy_local(d.path, args.out, d.target, d.prefix)
     elif d.source == "pile":

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from regmix.evaluation.bootstrap import paired_comparison
 from regmix.files import read_json
 from regmix.formats import mixture_rows, read_mixture_yaml, read_mixtures_csv
 from regmix.report import figures as report_figures
-from regmix.report.report import load_large, write_report
+from regmix.report.report import load_large, load_scores, write_report
 from regmix.stage import run_stage
 from regmix.token_store import TokenStore
 
@@ -19,6 +20,8 @@ def main(args, params):
     fit = read_json(Path(args.regression) / "fit_report.json")
     mixtures = {name: read_mixture_yaml(path, domains) for name, path in params.large.runs.items()}
     large = load_large(args.large, list(params.large.runs))
+    nll, tokens = load_scores(args.scores, list(params.large.runs), target)
+    test = paired_comparison(nll, tokens, "regmix", seed=params.seed) if nll else None
     truth = read_json(args.domains_meta).get("true_mixture")
     out_figures = Path(args.out) / "figures"
     proxy_mixtures = list(mixture_rows(read_mixtures_csv(Path(args.mixtures) / "mixtures.csv", domains)).values())
@@ -49,6 +52,7 @@ def main(args, params):
         truth,
         figures,
         tables,
+        test,
     )
     print({name: round(v, 4) for name, v in metrics["large_target_loss"].items()})
 
@@ -61,6 +65,7 @@ if __name__ == "__main__":
         "--regression",
         "--simulation",
         "--large",
+        "--scores",
         "--tokens",
         "--domains-meta",
         "--out",

@@ -1,4 +1,9 @@
-"""Stage 3: sample the proxy mixtures (RegMix's Dirichlet around the token prior), one CSV per shard."""
+"""Stage 3: sample the proxy mixtures (RegMix's Dirichlet around the token prior), one CSV per shard.
+
+As in the paper's reference, the proxies' weights are capped by the large run's usage caps (a domain's
+tokens x max_epochs / large.train.tokens), the region the simulation searches, so the regression is
+fitted where it is used. A proxy itself trains on far fewer tokens and repeats no domain that often.
+"""
 
 import argparse
 from pathlib import Path
@@ -11,9 +16,9 @@ from regmix.token_store import TokenStore
 
 def main(args, params):
     store = TokenStore(args.tokens)
-    counts, tokens = store.counts["train"], params.proxy.train.tokens
+    counts, tokens = store.counts["train"], params.large.train.tokens
     caps = usage_caps(counts, tokens, params.mixtures.max_epochs)
-    check_caps_feasible(caps, counts, tokens, "params.yaml, fields mixtures.max_epochs and proxy.train.tokens")
+    check_caps_feasible(caps, counts, tokens, "params.yaml, fields mixtures.max_epochs and large.train.tokens")
     prior = resolve_prior(params.mixtures, store.prior())
     mixtures = sample_mixtures(prior, params.sweep.n_proxies, params.mixtures, params.seed, caps)
     out, size, domains = Path(args.out), params.sweep.shard_size, store.train_domains

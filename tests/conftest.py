@@ -25,6 +25,7 @@ def tiny_synthetic(seed: int = 0) -> SyntheticConfig:
         domains={"alpha": SyntheticDomain(0, 60), "beta": SyntheticDomain(0, 40), "gamma": SyntheticDomain(1, 50)},
         target_weights={"alpha": 0.7, "gamma": 0.3},
         valid_docs=10,
+        test_docs=10,
         doc_words=(30, 60),
         cluster_words=60,
         own_words=40,
@@ -35,9 +36,8 @@ def tiny_synthetic(seed: int = 0) -> SyntheticConfig:
 @pytest.fixture(scope="session")
 def layout_dir(tmp_path_factory) -> Path:
     cfg = tiny_synthetic()
-    train, valid = generate(cfg)
     out = tmp_path_factory.mktemp("layout") / "domains"
-    write_layout(out, train, valid, {"true_mixture": cfg.true_mixture}, docs_per_file=25)
+    write_layout(out, generate(cfg), {"true_mixture": cfg.true_mixture}, docs_per_file=25)
     return out
 
 

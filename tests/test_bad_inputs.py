@@ -48,6 +48,7 @@ TINY = {
             },
             "target_weights": {"wiki": 0.7, "code": 0.3},
             "valid_docs": 6,
+            "test_docs": 6,
         }
     },
     "tokenizer": {"vocab_size": 300},

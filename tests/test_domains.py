@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 from conftest import tiny_synthetic
 
@@ -7,23 +8,49 @@ from regmix.config.data import HFSource, SyntheticConfig
 from regmix.config.params import build
 from regmix.data.hf import load_hf
 from regmix.data.local import copy_local
-from regmix.data.synthetic import generate
+from regmix.data.synthetic import exact_counts, generate
 from regmix.errors import InputError
 from regmix.layout import domain_name, read_texts, scan_layout, validate_layout
 
 
 def test_synthetic_is_deterministic_and_has_the_target():
-    a_train, a_valid = generate(tiny_synthetic(seed=1))
-    b_train, b_valid = generate(tiny_synthetic(seed=1))
-    assert a_train == b_train and a_valid == b_valid
-    assert generate(tiny_synthetic(seed=2))[0] != a_train
-    assert set(a_train) == {"alpha", "beta", "gamma"}
-    assert set(a_valid) == {"alpha", "beta", "gamma", "target"}
-    assert len(a_train["alpha"]) == 60 and all(a_valid["target"])
+    a = generate(tiny_synthetic(seed=1))
+    assert a == generate(tiny_synthetic(seed=1))
+    assert generate(tiny_synthetic(seed=2))["train"] != a["train"]
+    assert set(a["train"]) == {"alpha", "beta", "gamma"}
+    assert set(a["valid"]) == set(a["test"]) == {"alpha", "beta", "gamma", "target"}
+    assert len(a["train"]["alpha"]) == 60 and all(a["valid"]["target"]) and len(a["test"]["target"]) == 10
+
+
+def test_exact_counts_follow_the_weights():
+    assert exact_counts(np.array([0.4, 0.25, 0.2, 0.15]), 300).tolist() == [120, 75, 60, 45]
+    assert exact_counts(np.array([0.7, 0.3, 0.0]), 10).tolist() == [7, 3, 0]
+    assert exact_counts(np.array([1, 1, 1]), 10).tolist() == [4, 3, 3]  # the remainder goes to the first largest
+
+
+def test_target_documents_are_drawn_in_the_proportions_of_w_star_and_test_is_disjoint():
+    from dataclasses import replace
+
+    cfg = replace(tiny_synthetic(), valid_docs=40, test_docs=40, own_fraction=0.0)
+    splits = generate(cfg)
+    # a target document is a fresh sample of a domain's chain: its source is the domain whose words it uses
+    words = {d: {w for doc in docs for w in doc.split()} for d, docs in splits["train"].items()}
+
+    def source(doc: str) -> str:
+        return max(words, key=lambda d: len(set(doc.split()) & words[d]) / len(set(doc.split())))
+
+    for split in ("valid", "test"):
+        counts = {d: 0 for d in words}
+        for doc in splits[split]["target"]:
+            counts[source(doc)] += 1
+        # w* = alpha 0.7, gamma 0.3 of 40 documents (alpha and beta share a cluster: beta's words are alpha's too)
+        assert counts["gamma"] == 12 and counts["alpha"] + counts["beta"] == 28, counts
+    assert not set(splits["valid"]["target"]) & set(splits["test"]["target"])
+    assert not set(splits["valid"]["alpha"]) & set(splits["test"]["alpha"])
 
 
 def test_domains_share_function_words_but_not_own_words():
-    train, _ = generate(tiny_synthetic())
+    train = generate(tiny_synthetic())["train"]
     vocab = {d: {w for doc in docs for w in doc.split()} for d, docs in train.items()}
     # alpha and beta share a cluster; gamma is in another one
     assert len(vocab["alpha"] & vocab["beta"]) > len(vocab["alpha"] & vocab["gamma"]) > 0

@@ -210,8 +210,10 @@ def paper_project(tmp_path_factory) -> dict[str, Path]:
         "regression",
         "simulation",
         "baselines",
+        "encode_test",
         "large@regmix",
         "large@pile_cc_only",
+        "score",
         "report",
     } == _ran(out), out
     _run(["git", "add", "-A"], root)
@@ -250,6 +252,8 @@ def test_paper_profile_pipeline_writes_the_papers_formats(paper_project):
     assert abs(sum(doremi.values()) - 1) < 1e-9 and doremi["the_pile_pile_cc"] > 0.6
     metrics = json.loads((root / "reports/metrics.json").read_text())
     assert set(metrics["large_target_loss"]) == {"regmix", "pile_cc_only"}
+    # regmix-data has no test split: the report says the large models are scored on the selection data
+    assert metrics["large_scored_on"] == "valid (no test split: the data that chose the mixture)"
     assert "paper-tiny" in _run(_dvc("exp", "list", "--all-commits", "--name-only"), root)
 
 

@@ -40,6 +40,7 @@ TINY = {
             },
             "target_weights": {"wiki": 0.7, "code": 0.3},
             "valid_docs": 8,
+            "test_docs": 8,
         }
     },
     "tokenizer": {"vocab_size": 300},
@@ -148,9 +149,11 @@ def project(tmp_path_factory) -> Path:
         "regression",
         "simulation",
         "baselines",
+        "encode_test",
         "large@regmix",
         "large@prior",
         "large@truth",
+        "score",
         "report",
     } <= _ran(out)
     _run(["git", "add", "-A"], root)
@@ -169,6 +172,12 @@ def test_outputs(project):
     metrics = json.loads((project / "reports/metrics.json").read_text())
     assert set(metrics["large_target_loss"]) == {"regmix", "prior", "truth"}
     assert "truth" in metrics["regmix_minus"] and "regression" in metrics
+    # the large models are scored on the 8 held-out target documents, with paired intervals
+    assert metrics["large_scored_on"] == "test (8 held-out target documents)"
+    lo, hi = metrics["regmix_minus_ci95"]["prior"]
+    assert lo <= metrics["regmix_minus"]["prior"] <= hi and lo < hi
+    scores = (project / "data/scores/regmix.csv").read_text().splitlines()
+    assert scores[0] == "domain,document,tokens,nll" and sum(r.startswith("target,") for r in scores) == 8
     for name in ("regmix", "prior", "truth"):
         ckpt = project / "models/large" / name
         assert (ckpt / "lit_model.pth").is_file() and (ckpt / "model_config.yaml").is_file()
@@ -439,6 +448,17 @@ def test_after_the_kills_every_mlflow_run_is_finished_or_killed(project):
     runs = client.search_runs([client.get_experiment_by_name("regmix").experiment_id], max_results=1000)
     unended = [(r.info.run_name, r.info.status) for r in runs if r.info.status not in ("FINISHED", "KILLED")]
     assert unended == []
+
+
+def test_new_test_documents_rerun_only_the_test_scoring(project):
+    """The held-out split reaches no proxy, regression or simulation: new test documents rescore, retrain nothing."""
+    before = json.loads((project / "reports/metrics.json").read_text())
+    out = _run(_dvc("exp", "run", "-S", "domains.synthetic.test_docs=10"), project)
+    assert _ran(out) == {"domains", "encode_test", "score", "report"}, out
+    after = json.loads((project / "reports/metrics.json").read_text())
+    assert after["large_scored_on"] == "test (10 held-out target documents)"
+    assert after["large_valid_target_loss"] == before["large_valid_target_loss"]  # the same models
+    assert after["large_target_loss"] != before["large_target_loss"]  # scored on other documents
 
 
 def test_regression_param_reruns_only_what_follows(project):

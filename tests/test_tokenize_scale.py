@@ -92,7 +92,9 @@ def test_same_bytes_whatever_the_workers_or_executor(layout_dir, tmp_path):
 
 
 def _many_files(root: Path, n_files: int = 24) -> Path:
-    write_layout(root, {"web": _words(n_files * 150, 2)}, {"web": _words(20, 3)}, {}, docs_per_file=150)
+    write_layout(
+        root, {"train": {"web": _words(n_files * 150, 2)}, "valid": {"web": _words(20, 3)}}, {}, docs_per_file=150
+    )
     index_layout(root)
     return root
 
@@ -149,6 +151,7 @@ def test_changing_one_domain_reruns_only_its_stage(small_tokenizer, tmp_path):
         domains={n: {"cluster": c, "train_docs": 40} for n, c in (("web", 0), ("wiki", 0), ("code", 1))},
         target_weights={"wiki": 0.7, "code": 0.3},
         valid_docs=8,
+        test_docs=8,
     )
     params["tokenizer"]["path"] = str(small_tokenizer)  # a given tokenizer: it does not change with the data
     params["tokenize"].update(domains=["web", "wiki", "code", "target"], workers=1)

@@ -1,8 +1,9 @@
 """The paper's data layout (sail/regmix-data), its one reader and its writer.
 
-`train/<domain>-<k>[-<anything>].jsonl` and `valid/<domain>-<k>...`, one `{"text": ...}` object a
-line. Training domains are those with train files; every domain with valid files is evaluated (so
-an evaluation-only target domain has valid files alone).
+`train/<domain>-<k>[-<anything>].jsonl`, `valid/<domain>-<k>...` and, optionally, `test/<domain>-<k>...`,
+one `{"text": ...}` object a line. Training domains are those with train files; every domain with valid
+files is evaluated (so an evaluation-only target domain has valid files alone). The test split is held
+out: proxies, regression and simulation never read it; only the final scoring of the large models does.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from .errors import InputError
 from .files import atomic_path, read_json, write_json
 from .hashing import file_sha256
 
-SPLITS = ("train", "valid")
+SPLITS = ("train", "valid", "test")
+HELD_OUT = "test"  # the split no fitting, selection or tuning step reads
 _FILE = re.compile(r"^(?P<domain>[A-Za-z0-9_.]+?)-(?P<k>\d+)(-[^/]*)?\.jsonl$")
 
 
@@ -52,6 +54,8 @@ def scan_layout(root: str | Path) -> Layout:
     layout = Layout(root, {s: {} for s in SPLITS})
     for split in SPLITS:
         d = root / split
+        if split == HELD_OUT and not d.is_dir():
+            continue  # optional: without it, the large models have no held-out score (the report says so)
         if not d.is_dir():
             raise InputError(str(d), "directory not found", f"put the {split} files in {d}/<domain>-<k>.jsonl")
         for path in sorted(d.iterdir()):
@@ -136,11 +140,11 @@ def _write_jsonl(path: Path, texts: list[str]) -> None:
 
 
 def write_layout(
-    out: str | Path, train: dict[str, list[str]], valid: dict[str, list[str]], meta: dict, docs_per_file: int = 1000
+    out: str | Path, splits: dict[str, dict[str, list[str]]], meta: dict, docs_per_file: int = 1000
 ) -> None:
-    """Write documents in the paper's layout, plus `meta.json`; atomically (a directory swap)."""
+    """Write documents ({split: {domain: texts}}) in the paper's layout, plus `meta.json`; atomically."""
     with atomic_path(out) as tmp:
-        for split, domains in (("train", train), ("valid", valid)):
+        for split, domains in splits.items():
             (tmp / split).mkdir(parents=True)
             for domain, texts in domains.items():
                 for k in range(0, max(len(texts), 1), docs_per_file):
@@ -157,11 +161,16 @@ def index_layout(root: str | Path, also: list[str] | tuple[str, ...] = ()) -> di
     One DVC stage per domain depends on its domain's index alone, so changing one domain's files
     reruns that domain only; the hashes also key the token cache (a file seen before is not
     tokenized again). A domain listed in `also` but absent from the data gets an index without files.
+    The held-out test split is not indexed here: changing test documents reruns no training stage
+    (`test_index` lists them for the test-scoring stage). The layout always gets a `test/` folder.
     """
     root = Path(root)
     layout = scan_layout(root)
+    (root / HELD_OUT).mkdir(exist_ok=True)  # a DVC dependency of the test-scoring stage, even when empty
     index: dict[str, dict] = {d: {"domain": d} for d in also}
     for split, domains in layout.files.items():
+        if split == HELD_OUT:
+            continue
         for domain, paths in domains.items():
             index.setdefault(domain, {"domain": domain})[split] = [
                 {"file": f"{split}/{p.name}", "bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in paths
@@ -170,6 +179,21 @@ def index_layout(root: str | Path, also: list[str] | tuple[str, ...] = ()) -> di
     for domain, entry in sorted(index.items()):
         write_json(root / INDEX / f"{domain}.json", entry)
     return index
+
+
+def test_index(root: str | Path) -> dict[str, dict]:
+    """{domain: {"test": [files]}} of the layout's held-out split, in `index_layout`'s format (empty without one)."""
+    root = Path(root)
+    files = scan_layout(root).files.get(HELD_OUT, {})
+    return {
+        d: {
+            "domain": d,
+            HELD_OUT: [
+                {"file": f"{HELD_OUT}/{p.name}", "bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in paths
+            ],
+        }
+        for d, paths in sorted(files.items())
+    }
 
 
 def read_index(root: str | Path) -> dict[str, dict]:

@@ -82,7 +82,7 @@ class TokenStore:
         self.vocab_size: int = meta["vocab_size"]
         self.eos_id: int = meta["eos_id"]
         self.fingerprint: str = meta["content_hash"]  # identifies the data exactly (the proxy cache's key uses it)
-        self.counts: dict[str, dict[str, int]] = {s: meta[s] for s in ("train", "valid") if s in meta}
+        self.counts: dict[str, dict[str, int]] = {s: meta[s] for s in ("train", "valid", "test") if s in meta}
         self._chunks: dict | None = None
         self._arrays: dict[tuple[str, str], TokenArray] = {}
 
@@ -93,6 +93,11 @@ class TokenStore:
     @property
     def eval_domains(self) -> list[str]:
         return list(self.counts["valid"])
+
+    @property
+    def test_domains(self) -> list[str]:
+        """The domains with a held-out test split (in the test-scoring stage's store only)."""
+        return list(self.counts.get("test", {}))
 
     def prior(self) -> dict[str, float]:
         return read_mixture_yaml(self.root / "prior.yaml", self.train_domains)

@@ -26,6 +26,7 @@ class HFSource:
     data_files: dict[str, str] | None = None  # for a builder such as "json" or "parquet": {split: file or glob}
     train_split: Text = "train"
     valid_split: Text = "validation"
+    test_split: Text | None = None  # the held-out split the large models are scored on (e.g. "test")
     text_field: Text = "text"
     domain_field: Text = "domain"  # dotted for nested fields, e.g. "meta.pile_set_name"
     docs_per_file: PositiveInt = 100_000
@@ -37,6 +38,7 @@ class PileSource:
 
     train: list[Text] = field(default_factory=list)  # files or globs, e.g. /data/pile/train/*.jsonl.zst
     valid: list[Text] = field(default_factory=list)  # e.g. /data/pile/val.jsonl.zst
+    test: list[Text] = field(default_factory=list)  # held out for the large models' scores, e.g. test.jsonl.zst
     text_field: Text = "text"
     domain_field: Text = "meta.pile_set_name"  # dotted for nested fields
     file_mb: PositiveInt = (
@@ -74,8 +76,9 @@ class SyntheticConfig:
     )
     # w*, over training domains
     target_weights: dict[str, NonNegativeFloat] = field(default_factory=lambda: dict(DEFAULT_TARGET))
-    own_fraction: Fraction = 0.1  # share of target documents from the target's own chain
-    valid_docs: PositiveInt = 60  # documents per validation file (the target's too)
+    own_fraction: Fraction = 0.0  # share of target documents from a chain of the target's own (unseen words)
+    valid_docs: PositiveInt = 300  # validation documents per domain (the target's too): proxies, regression
+    test_docs: PositiveInt = 300  # held-out test documents per domain: only the final large-model scoring
     doc_words: tuple[PositiveInt, PositiveInt] = (40, 160)  # document length range, in words
     function_words: Annotated[int, Field(ge=1, le=SYLLABLES)] = 40
     cluster_words: PositiveInt = 300

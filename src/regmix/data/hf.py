@@ -34,7 +34,8 @@ def load_hf(src: HFSource, out: str | Path, target: str | None, prefix: str = ""
     if not src.path:
         raise InputError("params.yaml, field domains.hf.path", "empty", "give a dataset name or a local path")
     with atomic_path(out) as tmp, LayoutWriter(tmp, docs_per_file=src.docs_per_file) as writer:
-        for split, hf_split in (("train", src.train_split), ("valid", src.valid_split)):
+        named = (("train", src.train_split), ("valid", src.valid_split), ("test", src.test_split))
+        for split, hf_split in ((s, h) for s, h in named if h):
             try:
                 ds = datasets.load_dataset(
                     src.path, src.name, data_files=src.data_files, split=hf_split, streaming=True

@@ -67,7 +67,7 @@ def _field(obj: dict, dotted: str, where: str):
 
 def load_pile(src: PileSource, out: str | Path, target: str | None, prefix: str = "") -> dict:
     """Split the Pile's shards into the paper's layout at `out` (atomically); return the meta written."""
-    shards = {"train": shard_files(src.train, "train"), "valid": shard_files(src.valid, "valid")}
+    shards = {s: shard_files(getattr(src, s), s) for s in ("train", "valid", "test")}
     with atomic_path(out) as tmp, LayoutWriter(tmp, file_bytes=src.file_mb << 20) as writer:
         for split, files in shards.items():
             for path in files:

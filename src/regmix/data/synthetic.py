@@ -5,9 +5,11 @@ content words of its cluster, and content words of its own. Its transitions mix 
 (shared by the domains of a cluster) with a chain of its own, so domains of one cluster help each
 other, by how much they share, and domains of other clusters help only through function words.
 
-The target domain is evaluation-only: each of its documents comes from training domain j with
-probability w*_j (fresh samples of that domain's chain), or, with probability `own_fraction`,
-from a chain of its own. Since w* is known, the pipeline can report how close RegMix gets to it.
+The target domain is evaluation-only: its documents come from the training domains in exactly the
+proportions w* (fresh samples of each domain's chain; largest-remainder rounding, in shuffled order),
+plus an `own_fraction` from a chain of its own. Since w* is known, the pipeline can report how close
+RegMix gets to it. Every domain has `valid_docs` validation and `test_docs` held-out test documents,
+disjoint samples: proxies and the regression see `valid`, only the final large-model scoring sees `test`.
 """
 
 from __future__ import annotations
@@ -74,8 +76,16 @@ def _make_words(n: int, rng: np.random.Generator, taken: set[str], syllables: tu
     return words
 
 
-def generate(cfg: SyntheticConfig, target: str = "target") -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Generate the corpus: ({domain: train docs}, {domain: valid docs}); `target` is valid-only."""
+def exact_counts(weights: np.ndarray, n: int) -> np.ndarray:
+    """`n` split in proportion to `weights` (largest remainder): the counts sum to `n` and differ from n*w by < 1."""
+    share = n * weights / weights.sum()
+    counts = np.floor(share).astype(int)
+    counts[np.argsort(-(share - counts), kind="stable")[: n - counts.sum()]] += 1
+    return counts
+
+
+def generate(cfg: SyntheticConfig, target: str = "target") -> dict[str, dict[str, list[str]]]:
+    """Generate the corpus: {split: {domain: docs}} for train, valid and test; `target` has no train split."""
     rng = np.random.default_rng(cfg.seed)
     taken: set[str] = set()
     words = _make_words(cfg.function_words, rng, taken, (1, 1))
@@ -104,25 +114,25 @@ def generate(cfg: SyntheticConfig, target: str = "target") -> tuple[dict[str, li
         lengths = drng.integers(cfg.doc_words[0], cfg.doc_words[1] + 1, size=n)
         return [" ".join(vocab[ids]) for ids in sampler.sample(n, lengths, drng)]
 
-    train, valid = {}, {}
+    splits = {"train": {}, "valid": {}, "test": {}}
+    sizes = {"valid": cfg.valid_docs, "test": cfg.test_docs}
     for i, (name, d) in enumerate(cfg.domains.items()):
-        train[name] = docs(built[name], d.train_docs, np.random.default_rng([cfg.seed, i, 0]))
-        valid[name] = docs(built[name], cfg.valid_docs, np.random.default_rng([cfg.seed, i, 1]))
+        splits["train"][name] = docs(built[name], d.train_docs, np.random.default_rng([cfg.seed, i, 0]))
+        for k, split in enumerate(sizes, start=1):
+            splits[split][name] = docs(built[name], sizes[split], np.random.default_rng([cfg.seed, i, k]))
 
-    # The target: per document, its source domain is drawn from w* (or its own chain).
-    trng = np.random.default_rng([cfg.seed, len(cfg.domains), 2])
+    # The target: documents from each source in exactly the proportions w* (and own_fraction), shuffled.
     names = list(cfg.domains)
-    probs = np.array([cfg.true_mixture[n] for n in names]) * (1 - cfg.own_fraction)
-    source = trng.choice(len(names) + 1, size=cfg.valid_docs, p=np.append(probs, cfg.own_fraction))
-    target_docs = [None] * cfg.valid_docs
-    for s in np.unique(source):
-        where = np.flatnonzero(source == s)
-        sampler = target_own if s == len(names) else built[names[s]]
-        for j, text in zip(
-            where,
-            docs(sampler, len(where), np.random.default_rng([cfg.seed, len(cfg.domains), 3, int(s)])),
-            strict=True,
-        ):
-            target_docs[j] = text
-    valid[target] = target_docs
-    return train, valid
+    weights = np.append(np.array([cfg.true_mixture[n] for n in names]) * (1 - cfg.own_fraction), cfg.own_fraction)
+    for k, (split, n) in enumerate(sizes.items(), start=1):
+        trng = np.random.default_rng([cfg.seed, len(cfg.domains), 2, k])
+        source = trng.permutation(np.repeat(np.arange(len(names) + 1), exact_counts(weights, n)))
+        target_docs: list[str] = [""] * n
+        for s in np.unique(source):
+            where = np.flatnonzero(source == s)
+            sampler = target_own if s == len(names) else built[names[s]]
+            drng = np.random.default_rng([cfg.seed, len(cfg.domains), 3, k, int(s)])
+            for j, text in zip(where, docs(sampler, len(where), drng), strict=True):
+                target_docs[j] = text
+        splits[split][target] = target_docs
+    return splits

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..files import read_json, write_json, write_text
@@ -20,14 +21,35 @@ def load_large(large_dir: str | Path, runs: list[str]) -> dict[str, dict]:
     return out
 
 
+def load_scores(scores_dir: str | Path, runs: list[str], target: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The runs' summed NLL per target test document, and the documents' predicted tokens (empty: no test split)."""
+    nll, tokens = {}, np.zeros(0)
+    for name in runs:
+        table = pd.read_csv(Path(scores_dir) / f"{name}.csv")
+        docs = table[table.domain == target].sort_values("document")
+        nll[name] = docs.nll.to_numpy(dtype=float)
+        tokens = docs.tokens.to_numpy(dtype=float)
+    return (nll, tokens) if len(tokens) else ({}, tokens)
+
+
 def l1(a: dict[str, float], b: dict[str, float]) -> float:
     return sum(abs(a[d] - b.get(d, 0.0)) for d in a)
 
 
 def build_metrics(
-    fit: dict, large: dict[str, dict], target: str, optimal: dict[str, float], truth: dict[str, float] | None
+    fit: dict,
+    large: dict[str, dict],
+    target: str,
+    optimal: dict[str, float],
+    truth: dict[str, float] | None,
+    test: dict | None = None,
 ) -> dict:
-    """The numbers `dvc metrics` and `dvc exp show` compare."""
+    """The numbers `dvc metrics` and `dvc exp show` compare.
+
+    With `test` (`paired_comparison` of the large models on the target's held-out test documents),
+    the large models' losses and RegMix's differences are the test split's, with 95% CIs; without
+    one they are the validation split's, which chose the mixture, and `large_scored_on` says so.
+    """
     chosen = fit["chosen"]
     metrics = {
         "regression": {
@@ -36,14 +58,35 @@ def build_metrics(
             "nested_cv_spearman": fit["nested"]["cv_spearman"],  # the honest accuracy of choosing, then fitting
             **{f"{name}_cv_spearman": m["cv_spearman"] for name, m in fit["models"].items()},
         },
-        "large_target_loss": {name: r["val_loss"][target] for name, r in large.items()},
+        "large_valid_target_loss": {name: r["val_loss"][target] for name, r in large.items()},
     }
+    if test:
+        metrics["large_scored_on"] = f"test ({test['documents']} held-out target documents)"
+        metrics["large_target_loss"] = test["loss"]
+        metrics["large_target_loss_ci95"] = test["loss_ci95"]
+        if "minus" in test:
+            metrics["regmix_minus"] = test["minus"]
+            metrics["regmix_minus_ci95"] = test["minus_ci95"]
+        if "gap_closure" in test:
+            metrics["gap_closure"] = test["gap_closure"]
+            metrics["gap_closure_ci95"] = test["gap_closure_ci95"]
+        return _with_l1(metrics, optimal, truth)
+    metrics["large_scored_on"] = "valid (no test split: the data that chose the mixture)"
+    metrics["large_target_loss"] = metrics["large_valid_target_loss"]
     if "regmix" in large:
         ours = large["regmix"]["val_loss"][target]
         metrics["regmix_minus"] = {name: ours - r["val_loss"][target] for name, r in large.items() if name != "regmix"}
+    return _with_l1(metrics, optimal, truth)
+
+
+def _with_l1(metrics: dict, optimal: dict[str, float], truth: dict[str, float] | None) -> dict:
     if truth:
         metrics["optimal_l1_to_truth"] = l1(optimal, truth)
     return metrics
+
+
+def _ci(ci: list[float] | None, fmt: str = "+.4f") -> str:
+    return f"[{ci[0]:{fmt}}, {ci[1]:{fmt}}]" if ci else ""
 
 
 def _table(rows: list[list], header: list[str]) -> str:
@@ -146,34 +189,40 @@ def summary_markdown(
         "",
         "## Large models",
         "",
+        f"Scored on: **{metrics['large_scored_on']}**. The intervals are 95% paired bootstrap intervals over those "
+        "documents (one seed per mixture).",
+        "",
         _table(
             [
                 [
                     name,
+                    f"{metrics['large_target_loss'][name]:.4f}",
+                    _ci(metrics.get("large_target_loss_ci95", {}).get(name)),
                     f"{r['val_loss'][target]:.4f}",
-                    f"{sum(r['val_loss'].values()) / len(r['val_loss']):.4f}",
                     f"{r['tokens']:,}",
                     r["seconds"],
                 ]
-                for name, r in sorted(large.items(), key=lambda kv: kv[1]["val_loss"][target])
+                for name, r in sorted(large.items(), key=lambda kv: metrics["large_target_loss"][kv[0]])
             ],
-            ["mixture", f"{target} loss", "mean loss (all domains)", "tokens", "seconds"],
+            ["mixture", f"{target} loss", "95% CI", f"{target} valid loss (selection data)", "tokens", "seconds"],
         ),
         "",
     ]
-    if "regmix_minus" in metrics:
+    for name, diff in metrics.get("regmix_minus", {}).items():
+        ci = metrics.get("regmix_minus_ci95", {}).get(name)
+        verdict = ""
+        if ci:
+            verdict = " (RegMix better)" if ci[1] < 0 else " (RegMix worse)" if ci[0] > 0 else " (not resolved)"
+        lines.append(f"- RegMix minus {name}: {diff:+.4f} {_ci(ci)}{verdict}")
+    if "gap_closure" in metrics:
         lines += [
-            f"RegMix minus {name}: {diff:+.4f}"
-            + (
-                "  (the gap to the model trained on the target's true mixture w*; negative: RegMix's mixture did "
-                "better)"
-                if name == "truth"
-                else ""
-            )
-            for name, diff in metrics["regmix_minus"].items()
+            "",
+            f"Gap closure (L_prior - L_regmix) / (L_prior - L_truth): **{metrics['gap_closure']:.1%}** "
+            f"{_ci(metrics['gap_closure_ci95'], '.1%')}: the share of the prior-to-w* gap that RegMix's mixture "
+            "closes.",
         ]
-        lines.append("")
     lines += [
+        "",
         "![large models](figures/large_models.png)",
         "",
         "## Proxies",
@@ -197,10 +246,11 @@ def write_report(
     truth: dict[str, float] | None,
     extra_figures: dict[str, Path],
     tables: dict[str, pd.DataFrame],
+    test: dict | None = None,
 ) -> dict:
     """Write `metrics.json`, `summary.md`, `figures/` and `plots/` under `out`; return the metrics."""
     out = Path(out)
-    metrics = build_metrics(fit, large, target, mixtures["regmix"], truth)
+    metrics = build_metrics(fit, large, target, mixtures["regmix"], truth, test)
     write_json(out / "metrics.json", metrics)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)

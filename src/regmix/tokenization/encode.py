@@ -181,8 +181,10 @@ def encode_domains(
     params: TokenizeParams,
     batch_size: int = 1000,
     batch_bytes: int = BATCH_BYTES,
+    splits: tuple[str, ...] = ("train", "valid"),
 ) -> dict[str, int]:
-    """Encode the domains of `index` ({domain: its index}) into `out/<domain>/`; return {"encoded", "reused"} files.
+    """Encode `splits` of the domains of `index` ({domain: its index}) into `out/<domain>/`; return {"encoded",
+    "reused"} files.
 
     `out/<domain>/` holds `<split>/<file stem>.npy` (hard links to the cache) and `manifest.json`:
     the tokenizer's SHA-256, the EOS id and, per split, the chunks in input-file order with their
@@ -202,7 +204,7 @@ def encode_domains(
     jobs: dict[str, EncodeJob] = {}
     sizes: dict[str, int] = {}
     for entry in index.values():
-        for split in ("train", "valid"):
+        for split in splits:
             for f in entry.get(split, []):
                 key = _key(f, tok_sha, eos_id)
                 jobs[key] = EncodeJob(
@@ -220,7 +222,7 @@ def encode_domains(
     for domain, entry in index.items():
         manifest = {"domain": domain, "tokenizer_sha256": tok_sha, "eos_id": eos_id}
         with atomic_path(Path(out) / domain) as tmp:
-            for split in ("train", "valid"):
+            for split in splits:
                 if split not in entry:
                     continue
                 (tmp / split).mkdir(parents=True)

@@ -22,15 +22,17 @@ def merge_tokens(
     out: str | Path,
     target: str | None,
     eos_token: str,
+    splits: tuple[str, ...] = ("train", "valid"),
 ) -> dict[str, dict[str, int]]:
     """Link every domain's chunks (`encoded/<domain>/`) into `out` with counts, the token prior and a content hash.
 
     `index` is the domains' index ({domain: its files}) and `listed` the domains tokenized (the
     per-domain stages): a domain of the data that is not listed is an error, a listed domain
-    without data is left out. Returns the tokens per split and domain.
+    without data is left out. The token prior (`prior.yaml`) is written when `splits` has train.
+    Returns the tokens per split and domain.
     """
     encoded = Path(encoded)
-    present = [d for d, e in index.items() if "train" in e or "valid" in e]
+    present = [d for d, e in index.items() if any(s in e for s in splits)]
     missing = [d for d in present if d not in listed]
     if missing:
         raise InputError(
@@ -44,8 +46,8 @@ def merge_tokens(
     tok_sha = file_sha256(tokenizer)
     tok = Tokenizer.from_file(str(tokenizer))
     eos_id = tok.token_to_id(eos_token)
-    counts: dict[str, dict[str, int]] = {"train": {}, "valid": {}}
-    chunks: dict[str, dict[str, list]] = {"train": {}, "valid": {}}
+    counts: dict[str, dict[str, int]] = {s: {} for s in splits}
+    chunks: dict[str, dict[str, list]] = {s: {} for s in splits}
     digest = hashlib.sha256(Path(tokenizer).read_bytes())
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
@@ -58,7 +60,7 @@ def merge_tokens(
                     "was encoded with another tokenizer or end-of-text token",
                     f"rerun its stage: dvc repro encode@{domain}",
                 )
-            for split in ("train", "valid"):
+            for split in splits:
                 if split not in manifest:
                     continue
                 total = sum(c["tokens"] for c in manifest[split])
@@ -83,6 +85,7 @@ def merge_tokens(
             tmp / "counts.json",
             {"vocab_size": tok.get_vocab_size(), "eos_id": eos_id, **counts, "content_hash": digest.hexdigest()},
         )
-        total = sum(counts["train"].values())
-        write_mixture_yaml(tmp / "prior.yaml", {d: n / total for d, n in counts["train"].items()}, target)
+        if "train" in counts:
+            total = sum(counts["train"].values())
+            write_mixture_yaml(tmp / "prior.yaml", {d: n / total for d, n in counts["train"].items()}, target)
     return counts
