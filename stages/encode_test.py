@@ -1,21 +1,22 @@
 """Stage 4b: encode every domain's held-out test split into data/test_tokens, read only by the final scoring.
 
-It depends on data/domains/test alone (not on the domains' index), so changing test documents reruns
-this stage, the scoring and the report, and nothing that trains, fits or selects.
+It depends on the test split's own index (data/domains/test-index.json), not on the domains' index,
+so changing test documents reruns this stage, the scoring and the report, and nothing that trains,
+fits or selects.
 """
 
 import argparse
 import tempfile
 from pathlib import Path
 
-from regmix.layout import test_index
+from regmix.layout import read_test_index
 from regmix.stage import run_stage
 from regmix.tokenization.encode import encode_domains
 from regmix.tokenization.merge import merge_tokens
 
 
 def main(args, params):
-    index = test_index(args.domains)
+    index = read_test_index(args.domains)
     eos = params.tokenizer.eos_token
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=Path(args.out).parent, prefix=".encode-test-") as encoded:

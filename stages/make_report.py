@@ -6,8 +6,9 @@ from pathlib import Path
 import pandas as pd
 
 from regmix.evaluation.bootstrap import paired_comparison
+from regmix.evaluation.unigram import unigram_loss
 from regmix.files import read_json
-from regmix.formats import mixture_rows, read_mixture_yaml, read_mixtures_csv
+from regmix.formats import loss_column, mixture_rows, read_mixture_yaml, read_mixtures_csv
 from regmix.report import figures as report_figures
 from regmix.report.report import load_large, load_scores, write_report
 from regmix.stage import run_stage
@@ -40,7 +41,8 @@ def main(args, params):
         "interactions": pd.read_csv(Path(args.regression) / "interactions.csv"),
         "band": pd.read_csv(Path(args.simulation) / "band.csv"),
     }
-    n_proxies = len(pd.read_csv(Path(args.proxies) / "losses.csv"))
+    losses = pd.read_csv(Path(args.proxies) / "losses.csv")
+    proxies = {"target_loss": losses[loss_column(target)], "unigram": unigram_loss(store, target)}
     metrics = write_report(
         args.out,
         fit,
@@ -48,11 +50,12 @@ def main(args, params):
         mixtures,
         large,
         target,
-        n_proxies,
+        len(losses),
         truth,
         figures,
         tables,
         test,
+        proxies,
     )
     print({name: round(v, 4) for name, v in metrics["large_target_loss"].items()})
 

@@ -54,6 +54,7 @@ TINY = {
     "tokenizer": {"vocab_size": 300},
     "sweep": {"shards": [0, 1], "shard_size": 3},
     "proxy": {"train": {"tokens": 1024}},
+    "large": {"train": {"tokens": 2048}},  # the proxies' usage caps are the large run's
 }
 
 # Inputs of the `regmix` command, broken below one way per row.
@@ -186,14 +187,14 @@ CASES = [
     Case(
         "params.yaml malformed, under DVC",
         "dvc repro -s mixtures",
-        ("params.yaml", "line 66"),
+        ("params.yaml", "line 69"),
         params_text=("  decimals: 3\n", "  decimals: [3\n"),
         dvc_says=True,
     ),
     Case(
         "params.yaml malformed",
         "stage sample_mixtures.py --tokens data/tokens --out data/mixtures",
-        ("params.yaml, line 67, column 8", "not valid YAML"),
+        ("params.yaml, line 70, column 8", "not valid YAML"),
         params_text=("  decimals: 3\n", "  decimals: [3\n"),
     ),
     Case(

@@ -63,3 +63,17 @@ def test_bootstrap_spread_matches_the_ratio_estimators_standard_error():
     se = np.sqrt(np.sum((nll - ratio * tokens) ** 2)) / tokens.sum()
     assert boot.std() == pytest.approx(se, rel=0.1)
     assert boot.mean() == pytest.approx(ratio, abs=se / 5)
+
+
+def test_unigram_loss_is_the_cross_entropy_of_training_token_frequencies(tokens_dir):
+    from regmix.evaluation.unigram import unigram_loss
+    from regmix.token_store import TokenStore
+
+    store = TokenStore(tokens_dir)
+    counts = np.ones(store.vocab_size)
+    for d in store.train_domains:
+        for t in np.asarray(store.array("train", d)[:]):
+            counts[t] += 1
+    target = np.asarray(store.array("valid", "target")[:])[1:]
+    expected = -np.mean([np.log(counts[t] / counts.sum()) for t in target])
+    assert unigram_loss(store, "target") == pytest.approx(expected, rel=1e-12)

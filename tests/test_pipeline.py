@@ -311,8 +311,8 @@ def test_a_killed_write_changes_no_stage_and_the_next_write_removes_it(project):
     beside.mkdir(parents=True)
     (beside / "lit_model.pth").write_text("half-written")
     assert _status(project) == set()
-    (project / "models/large/stray").write_text("x")  # the control: any other file there changes the report stage
-    assert _status(project) == {"report"}
+    (project / "models/large/stray").write_text("x")  # the control: any other file there changes the stages reading it
+    assert _status(project) == {"score", "report"}
     (project / "models/large/stray").unlink()
     shutil.rmtree(project / "models/large" / TMP_DIR)
     # the next stage that writes anything removes the dead process's entry

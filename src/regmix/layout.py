@@ -153,6 +153,7 @@ def write_layout(
 
 
 INDEX = "index"  # <root>/index/<domain>.json: each domain's files with their sizes and SHA-256
+TEST_INDEX = "test-index.json"  # <root>/test-index.json: the held-out split's files, for the test-scoring stage
 
 
 def index_layout(root: str | Path, also: list[str] | tuple[str, ...] = ()) -> dict[str, dict]:
@@ -161,12 +162,12 @@ def index_layout(root: str | Path, also: list[str] | tuple[str, ...] = ()) -> di
     One DVC stage per domain depends on its domain's index alone, so changing one domain's files
     reruns that domain only; the hashes also key the token cache (a file seen before is not
     tokenized again). A domain listed in `also` but absent from the data gets an index without files.
-    The held-out test split is not indexed here: changing test documents reruns no training stage
-    (`test_index` lists them for the test-scoring stage). The layout always gets a `test/` folder.
+    The held-out test split is indexed apart, in `<root>/test-index.json` (empty without one): the
+    test-scoring stage depends on it alone, so changing test documents reruns no training stage.
     """
     root = Path(root)
     layout = scan_layout(root)
-    (root / HELD_OUT).mkdir(exist_ok=True)  # a DVC dependency of the test-scoring stage, even when empty
+    write_json(root / TEST_INDEX, held_out_index(layout))
     index: dict[str, dict] = {d: {"domain": d} for d in also}
     for split, domains in layout.files.items():
         if split == HELD_OUT:
@@ -181,10 +182,9 @@ def index_layout(root: str | Path, also: list[str] | tuple[str, ...] = ()) -> di
     return index
 
 
-def test_index(root: str | Path) -> dict[str, dict]:
+def held_out_index(layout: Layout) -> dict[str, dict]:
     """{domain: {"test": [files]}} of the layout's held-out split, in `index_layout`'s format (empty without one)."""
-    root = Path(root)
-    files = scan_layout(root).files.get(HELD_OUT, {})
+    files = layout.files.get(HELD_OUT, {})
     return {
         d: {
             "domain": d,
@@ -194,6 +194,14 @@ def test_index(root: str | Path) -> dict[str, dict]:
         }
         for d, paths in sorted(files.items())
     }
+
+
+def read_test_index(root: str | Path) -> dict[str, dict]:
+    """The held-out split's index written by `index_layout`."""
+    path = Path(root) / TEST_INDEX
+    if not path.is_file():
+        raise InputError(str(path), "file not found", "run the domains stage (it indexes the layout)")
+    return read_json(path)
 
 
 def read_index(root: str | Path) -> dict[str, dict]:

@@ -43,8 +43,12 @@ def build_metrics(
     optimal: dict[str, float],
     truth: dict[str, float] | None,
     test: dict | None = None,
+    proxies: dict | None = None,
 ) -> dict:
     """The numbers `dvc metrics` and `dvc exp show` compare.
+
+    `proxies` ({"target_loss": the proxies' final target losses, "unigram": the unigram baseline's})
+    shows whether the proxies learned more than token frequencies.
 
     With `test` (`paired_comparison` of the large models on the target's held-out test documents),
     the large models' losses and RegMix's differences are the test split's, with 95% CIs; without
@@ -60,6 +64,14 @@ def build_metrics(
         },
         "large_valid_target_loss": {name: r["val_loss"][target] for name, r in large.items()},
     }
+    if proxies:
+        losses = np.asarray(proxies["target_loss"], dtype=float)
+        metrics["proxy_target_loss"] = {
+            "min": float(losses.min()),
+            "median": float(np.median(losses)),
+            "max": float(losses.max()),
+            "unigram": proxies["unigram"],
+        }
     if test:
         metrics["large_scored_on"] = f"test ({test['documents']} held-out target documents)"
         metrics["large_target_loss"] = test["loss"]
@@ -227,6 +239,15 @@ def summary_markdown(
         "",
         "## Proxies",
         "",
+        *(
+            [
+                f"Final {target} validation loss of the proxies: {m['min']:.3f} to {m['max']:.3f} (median "
+                f"{m['median']:.3f}); a unigram model of the training tokens gets {m['unigram']:.3f}.",
+                "",
+            ]
+            if (m := metrics.get("proxy_target_loss"))
+            else []
+        ),
         "![proxy mixtures](figures/proxy_mixtures.png)",
         "",
         "![proxy curves](figures/proxy_curves.png)",
@@ -247,10 +268,11 @@ def write_report(
     extra_figures: dict[str, Path],
     tables: dict[str, pd.DataFrame],
     test: dict | None = None,
+    proxies: dict | None = None,
 ) -> dict:
     """Write `metrics.json`, `summary.md`, `figures/` and `plots/` under `out`; return the metrics."""
     out = Path(out)
-    metrics = build_metrics(fit, large, target, mixtures["regmix"], truth, test)
+    metrics = build_metrics(fit, large, target, mixtures["regmix"], truth, test, proxies)
     write_json(out / "metrics.json", metrics)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
