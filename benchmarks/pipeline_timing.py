@@ -38,15 +38,31 @@ from regmix.files import write_json
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run(cmd: list[str], cwd: Path, bin_dir: Path) -> tuple[float, str]:
+def run(cmd: list[str], cwd: Path, bin_dir: Path, stage_times: dict | None = None) -> tuple[float, str]:
+    """Run `cmd`; return its wall time and output. With `stage_times`, fill it with each DVC stage's wall time
+    (from the moment DVC prints "Running stage" to the next stage's, or the end)."""
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(cwd / "src"))
     env.pop("VIRTUAL_ENV", None)
+    env["PYTHONUNBUFFERED"] = "1"
     t = time.perf_counter()
-    p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines, current = [], None
+    for line in p.stdout:
+        lines.append(line)
+        m = re.match(r"Running stage '([^']+)'", line)
+        if m and stage_times is not None:
+            now = time.perf_counter()
+            if current:
+                stage_times[current[0]] = now - current[1]
+            current = (m[1], now)
+    p.wait()
     dt = time.perf_counter() - t
+    if current and stage_times is not None:
+        stage_times[current[0]] = t + dt - current[1]
+    out = "".join(lines)
     if p.returncode:
-        sys.exit(f"{' '.join(cmd)} failed:\n{(p.stdout + p.stderr)[-3000:]}")
-    return dt, p.stdout + p.stderr
+        sys.exit(f"{' '.join(cmd)} failed:\n{out[-3000:]}")
+    return dt, out
 
 
 def parse_value(value: str):
@@ -118,8 +134,16 @@ def main(argv: list[str] | None = None) -> None:
             ("dvc repro (no-op)", ["dvc", "repro"]),
             ("dvc status", ["dvc", "status"]),
         ):
-            dt, log = run(cmd, root, bin_dir)
-            steps.append({"label": label, "wall_s": dt, "stages": re.findall(r"Running stage '([^']+)'", log)})
+            stage_s: dict[str, float] = {}
+            dt, log = run(cmd, root, bin_dir, stage_s)
+            steps.append(
+                {
+                    "label": label,
+                    "wall_s": dt,
+                    "stages": re.findall(r"Running stage '([^']+)'", log),
+                    "stage_s": {k: round(v, 2) for k, v in stage_s.items()},
+                }
+            )
         metrics = json.loads((root / "reports" / "metrics.json").read_text())
     scratch = next(s for s in steps if s["label"] == "dvc repro (from scratch)")
     doc = {
@@ -140,6 +164,9 @@ def main(argv: list[str] | None = None) -> None:
     print("| command | wall s | stages run |\n|---|---|---|")
     for s in doc["steps"]:
         print(f"| {s['label']} | {s['wall_s']:.1f} | {s['stages_run']} |")
+    print("\n| stage (from scratch) | wall s |\n|---|---|")
+    for stage, sec in scratch["stage_s"].items():
+        print(f"| {stage} | {sec:.1f} |")
     print(f"\n{doc['n_stages']} stages, {doc['n_proxies']} proxies; written to {out}")
     print("reports/metrics.json:\n" + json.dumps(metrics, indent=2))
 

@@ -188,9 +188,22 @@ LARGE_LABELS = {
 
 
 def render_large_losses(d: dict, source: str) -> str:
-    """README's table of the default pipeline's large models, from `reports/metrics.json`."""
-    lines = ["| mixture | target loss |", "|---|---|"]
-    lines += [f"| {LARGE_LABELS.get(k, k)} | {x:.3f} |" for k, x in d["large_target_loss"].items()]
+    """README's table of the default pipeline's large models, from `reports/metrics.json` (with the held-out
+    intervals when the metrics have them)."""
+    if "large_target_loss_ci95" not in d:
+        lines = ["| mixture | target loss |", "|---|---|"]
+        lines += [f"| {LARGE_LABELS.get(k, k)} | {x:.3f} |" for k, x in d["large_target_loss"].items()]
+        return "\n".join(lines) + "\n"
+    lines = [
+        "| mixture | target test loss | 95% CI | RegMix minus it | 95% CI |",
+        "|---|---|---|---|---|",
+    ]
+    for k, x in d["large_target_loss"].items():
+        lo, hi = d["large_target_loss_ci95"][k]
+        diff = d.get("regmix_minus", {}).get(k)
+        dlo, dhi = d.get("regmix_minus_ci95", {}).get(k, (None, None))
+        minus = f"{diff:+.4f} | [{dlo:+.4f}, {dhi:+.4f}]" if diff is not None else " | "
+        lines.append(f"| {LARGE_LABELS.get(k, k)} | {x:.4f} | [{lo:.4f}, {hi:.4f}] | {minus} |")
     return "\n".join(lines) + "\n"
 
 
