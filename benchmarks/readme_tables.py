@@ -282,10 +282,20 @@ FIGURES = [
     Figure(r"the no-op rerun \((\d+\.\d) s\)", PIPE, lambda d: f"{step(d, 'dvc repro (no-op)')['wall_s']:.1f}"),
     # What the default gives
     Figure(
-        r"the chosen regression \(the mean (\w+) of two GPs and a regularised LightGBM\) has a held-out Spearman rho "
-        r"of (\d\.\d{3}) on",
+        r"the chosen regression \(`(\w+)`\) has a held-out Spearman rho of (\d\.\d{3}) on",
         METRICS,
         lambda d: (d["regression"]["chosen"], f"{d['regression']['nested_cv_spearman']:.3f}"),
+    ),
+    Figure(
+        r"it closes (\d+)% of the prior-to-w\* gap \(95% CI (\d+) to (\d+)%\)",
+        METRICS,
+        lambda d: tuple(f"{100 * x:.0f}" for x in (d["gap_closure"], *d["gap_closure_ci95"])),
+    ),
+    Figure(
+        r"the proxies end at target losses of (\d\.\d\d) to (\d\.\d\d) nats \(median (\d\.\d\d)\), against "
+        r"(\d\.\d\d) for a unigram model",
+        METRICS,
+        lambda d: tuple(f"{d['proxy_target_loss'][k]:.2f}" for k in ("min", "max", "median", "unigram")),
     ),
     Figure(
         r"the paper's LightGBM gets (-?\d\.\d\d) here",
@@ -304,11 +314,6 @@ FIGURES = [
             # the smallest outer training fold
             str(n_proxies(p) - math.ceil(n_proxies(p) / p["regression"]["folds"])),
         ),
-    ),
-    Figure(
-        r"it puts (\d+)% on `wiki` and (\d+)% on `math`",
-        PARAMS,
-        lambda p: tuple(f"{100 * p['domains']['synthetic']['target_weights'][k]:.0f}" for k in ("wiki", "math")),
     ),
     # The embedded default
     Figure(

@@ -53,16 +53,17 @@ class SyntheticDomain:
     share: Annotated[float, Field(ge=0, le=1)] = 0.5  # probability of a cluster-chain transition (vs its own chain)
 
 
-# The embedded default: 8 domains in 3 clusters, of unequal sizes (so the token prior is not uniform).
+# The embedded default: 8 domains in 3 clusters, of unequal sizes (so the token prior is not uniform), each large
+# enough that the large model trained on w* repeats none of its domains (the ground truth is not bound by repetition).
 DEFAULT_DOMAINS = {
-    "web": SyntheticDomain(cluster=0, train_docs=1500, share=0.6),
-    "wiki": SyntheticDomain(cluster=0, train_docs=800, share=0.5),
-    "books": SyntheticDomain(cluster=0, train_docs=700, share=0.3),
-    "code": SyntheticDomain(cluster=1, train_docs=600, share=0.5),
-    "math": SyntheticDomain(cluster=1, train_docs=600, share=0.5),
-    "legal": SyntheticDomain(cluster=2, train_docs=350, share=0.4),
-    "forum": SyntheticDomain(cluster=2, train_docs=600, share=0.6),
-    "science": SyntheticDomain(cluster=2, train_docs=500, share=0.5),
+    "web": SyntheticDomain(cluster=0, train_docs=3000, share=0.6),
+    "wiki": SyntheticDomain(cluster=0, train_docs=2400, share=0.5),
+    "books": SyntheticDomain(cluster=0, train_docs=1400, share=0.3),
+    "code": SyntheticDomain(cluster=1, train_docs=1200, share=0.5),
+    "math": SyntheticDomain(cluster=1, train_docs=1500, share=0.5),
+    "legal": SyntheticDomain(cluster=2, train_docs=700, share=0.4),
+    "forum": SyntheticDomain(cluster=2, train_docs=1200, share=0.6),
+    "science": SyntheticDomain(cluster=2, train_docs=900, share=0.5),
 }
 DEFAULT_TARGET = {"wiki": 0.4, "math": 0.25, "forum": 0.2, "science": 0.15}
 

@@ -168,7 +168,7 @@ def check_accumulation(train: TrainConfig, world_size: int) -> None:
 @config_dataclass
 class LargeParams:
     model: ModelConfig = field(default_factory=lambda: ModelConfig(n_layer=3, n_embd=128, intermediate_size=384))
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(tokens=600_000, schedule="cosine"))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(tokens=400_000, schedule="cosine"))
     runs: dict[RunName, Text] = field(default_factory=dict)  # name -> mixture YAML; one DVC stage each
     threads: PositiveInt = 2  # torch threads per process
     fabric: FabricConfig = field(default_factory=FabricConfig)  # accelerator, devices, num_nodes, strategy
