@@ -279,6 +279,7 @@ FIGURES = [
         TESTS,
         lambda d: (str(d["passed"]), str(d["skipped"]), minsec(d["wall_s"]), str(d["machine"]["usable_cores"])),
     ),
+    Figure(r"of which pytest takes " + MINSEC, TESTS, lambda d: minsec(d["pytest_s"])),
     Figure(r"the no-op rerun \((\d+\.\d) s\)", PIPE, lambda d: f"{step(d, 'dvc repro (no-op)')['wall_s']:.1f}"),
     # What the default gives
     Figure(

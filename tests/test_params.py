@@ -30,7 +30,7 @@ def test_repo_params_load():
 
 def test_numbers_pyyaml_reads_as_strings_are_numbers(tmp_path):
     """PyYAML (YAML 1.1) reads `2e-4` and `1e-5` as strings; they are floats all the same."""
-    text = (REPO / "params.yaml").read_text().replace("    lr: 0.002\n", "    lr: 2e-4\n", 1)
+    text = (REPO / "params.yaml").read_text().replace("    lr: 0.004\n", "    lr: 2e-4\n", 1)
     text = text.replace("    min_lr: 0.0002\n", "    min_lr: 1e-5\n")
     assert yaml.safe_load(text)["proxy"]["train"]["lr"] == "2e-4"
     p = load_params(_write(tmp_path, text=text))
@@ -39,7 +39,7 @@ def test_numbers_pyyaml_reads_as_strings_are_numbers(tmp_path):
 
 def test_configs_stay_plain_frozen_dataclasses():
     p = load_params(REPO / "params.yaml")
-    assert dataclasses.is_dataclass(p) and dataclasses.asdict(p)["proxy"]["train"]["lr"] == 0.002
+    assert dataclasses.is_dataclass(p) and dataclasses.asdict(p)["proxy"]["train"]["lr"] == 0.004
     assert dataclasses.replace(p.proxy.train, seed=3).seed == 3
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.proxy.train.lr = 1.0  # type: ignore[misc]

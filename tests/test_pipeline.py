@@ -391,7 +391,7 @@ def test_sigkill_at_any_moment_then_repro_finishes_with_the_same_results(project
     metrics = json.loads((project / "reports/metrics.json").read_text())
     # the sweep and everything after it as never run: no outputs, no proxy cache, no dvc.lock entries, no run cache
     # (else DVC checks out the results it has instead of running the stages)
-    redo = {"proxies@0", "proxies@1", "collect", "regression", "simulation", "large@regmix", "report"}
+    redo = {"proxies@0", "proxies@1", "collect", "regression", "simulation", "large@regmix", "score", "report"}
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     for stage in redo:
         for out in lock["stages"].pop(stage)["outs"]:
