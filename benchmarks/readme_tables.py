@@ -207,10 +207,24 @@ def render_large_losses(d: dict, source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_stage_times(d: dict, source: str) -> str:
+    """README's table of where the default's `dvc repro` from scratch spends its time, grouped by stage kind."""
+    scratch = step(d, "dvc repro (from scratch)")
+    groups: dict[str, list[float]] = {}
+    for stage, sec in scratch["stage_s"].items():
+        groups.setdefault(stage.split("@")[0] + ("@*" if "@" in stage else ""), []).append(sec)
+    total = sum(scratch["stage_s"].values())
+    lines = ["| stage | runs | wall s | share |", "|---|---|---|---|"]
+    for name, secs in sorted(groups.items(), key=lambda kv: -sum(kv[1])):
+        lines.append(f"| `{name}` | {len(secs)} | {sum(secs):.0f} | {sum(secs) / total:.0%} |")
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "benchmarks/results/regression_benchmark.json": render_regression,
     "benchmarks/results/gpu_proxy_throughput_*.json": render_gpu,
     "reports/metrics.json": render_large_losses,
+    "benchmarks/results/pipeline_timing_default.json": render_stage_times,
 }
 
 
