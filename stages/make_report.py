@@ -3,14 +3,17 @@
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from regmix.evaluation.bootstrap import paired_comparison
 from regmix.evaluation.unigram import unigram_loss
 from regmix.files import read_json
 from regmix.formats import loss_column, mixture_rows, read_mixture_yaml, read_mixtures_csv
+from regmix.large_models import large_models
+from regmix.regression.saved import load_model
 from regmix.report import figures as report_figures
-from regmix.report.report import load_large, load_scores, write_report
+from regmix.report.report import by_run, load_large, load_scores, transfer_check, write_report
 from regmix.stage import run_stage
 from regmix.token_store import TokenStore
 
@@ -19,10 +22,22 @@ def main(args, params):
     store = TokenStore(args.tokens)
     domains, target = store.train_domains, params.domains.target
     fit = read_json(Path(args.regression) / "fit_report.json")
-    mixtures = {name: read_mixture_yaml(path, domains) for name, path in params.large.runs.items()}
-    large = load_large(args.large, list(params.large.runs))
-    nll, tokens = load_scores(args.scores, list(params.large.runs), target)
-    test = paired_comparison(nll, tokens, "regmix", seed=params.seed) if nll else None
+    models = large_models(params)
+    trained = {m.label: read_mixture_yaml(m.mixture, domains) for m in models}  # what each model trained on
+    mixtures = {run: seeds[0] for run, seeds in by_run(trained, models).items()}
+    large = load_large(args.large, models)
+    nll, tokens = load_scores(args.scores, models, target)
+    test = transfer = None
+    if nll:
+        test = paired_comparison({run: np.stack(v) for run, v in by_run(nll, models).items()}, tokens, "regmix",
+                                 seed=params.seed)  # fmt: skip
+        regression = load_model(args.regression)
+        predicted = {k: float(regression.predict(np.array([[w[d] for d in regression.domains]]))[0])
+                     for k, w in trained.items()}  # fmt: skip
+        actual = {k: float(v.sum() / tokens.sum()) for k, v in nll.items()}
+        points = [{"label": m.run or m.label, "kind": "validation" if m.validation else "run",
+                   "predicted": predicted[m.label], "actual": actual[m.label]} for m in models]  # fmt: skip
+        transfer = (transfer_check(predicted, actual, models), points)
     truth = read_json(args.domains_meta).get("true_mixture")
     out_figures = Path(args.out) / "figures"
     proxy_mixtures = list(mixture_rows(read_mixtures_csv(Path(args.mixtures) / "mixtures.csv", domains)).values())
@@ -49,6 +64,7 @@ def main(args, params):
         pd.read_csv(Path(args.regression) / "cv_predictions.csv"),
         mixtures,
         large,
+        models,
         target,
         len(losses),
         truth,
@@ -56,6 +72,7 @@ def main(args, params):
         tables,
         test,
         proxies,
+        transfer,
     )
     print({name: round(v, 4) for name, v in metrics["large_target_loss"].items()})
 

@@ -3,13 +3,22 @@
 As in the paper's reference, the proxies' weights are capped by the large run's usage caps (a domain's
 tokens x max_epochs / large.train.tokens), the region the simulation searches, so the regression is
 fitted where it is used. A proxy itself trains on far fewer tokens and repeats no domain that often.
+
+The validation models' mixtures (`validation.runs`, the transfer check) come from the same sampler with a
+seed stream of their own, none equal to a proxy's, one YAML per id in `validation/`.
 """
 
 import argparse
 from pathlib import Path
 
-from regmix.formats import write_mixtures_csv
-from regmix.mixtures.sampling import check_caps_feasible, resolve_prior, sample_mixtures, usage_caps
+from regmix.formats import write_mixture_yaml, write_mixtures_csv
+from regmix.mixtures.sampling import (
+    check_caps_feasible,
+    resolve_prior,
+    sample_mixtures,
+    sample_validation_mixtures,
+    usage_caps,
+)
 from regmix.stage import run_stage
 from regmix.token_store import TokenStore
 
@@ -27,7 +36,10 @@ def main(args, params):
         write_mixtures_csv(
             out / f"shard-{shard}.csv", mixtures[shard * size : (shard + 1) * size], domains, shard * size + 1
         )
-    print(f"{len(mixtures)} mixtures in {len(params.sweep.shards)} shards of {size}")
+    held_out = sample_validation_mixtures(prior, params.validation.runs, params.mixtures, params.seed, caps, mixtures)
+    for i, mixture in held_out.items():
+        write_mixture_yaml(out / "validation" / f"{i}.yaml", mixture, params.domains.target)
+    print(f"{len(mixtures)} mixtures in {len(params.sweep.shards)} shards of {size}; {len(held_out)} for validation")
 
 
 if __name__ == "__main__":

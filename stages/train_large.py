@@ -1,4 +1,7 @@
-"""Stage 9: train the large model on one mixture (RegMix's or a baseline); evaluate it on every domain.
+"""Stage 9: train one large model on one mixture (RegMix's, a baseline or a validation mixture) with one seed.
+
+`large@<run>-<seed>` trains run `<run>` of `large.runs` with seed `<seed>` of `large.seeds` (the
+initialisation and the data order); `validate@<id>` trains validation mixture `<id>` with `seed`.
 
 Lightning Fabric as `large.fabric` sets it: one process, or DDP / FSDP over devices and nodes. The
 script launches its own processes on one node (`fabric.launch`); every process draws the same global
@@ -56,7 +59,8 @@ def run(fabric, args, params):
     rank0 = fabric.global_rank == 0
     store = TokenStore(args.tokens)
     mixture = read_mixture_yaml(args.mixture, store.train_domains)
-    cfg, model_cfg = dataclasses.replace(params.large.train, seed=params.seed), params.large.model
+    seed = params.seed if args.seed is None else args.seed
+    cfg, model_cfg = dataclasses.replace(params.large.train, seed=seed), params.large.model
     check_usage(mixture, store.counts["train"], cfg.tokens, params.mixtures.max_epochs, args.mixture)
     torch.set_num_threads(params.large.threads)
     key = run_key(args.name, mixture, cfg, model_cfg, params.large.fabric, store)
@@ -98,6 +102,7 @@ def run(fabric, args, params):
                 out / "metrics.json",
                 {
                     "name": args.name,
+                    "seed": seed,
                     "mixture": mixture,
                     "val_loss": result.final,
                     "train_loss": result.train_loss,
@@ -122,7 +127,8 @@ def open_run(params, name: str, key: str, mixture: dict, cfg, model_cfg) -> Live
         key_of([key, os.environ.get("DVC_EXP_NAME", "")]),
         {**run_tags(), "regmix.kind": "large"},
         {
-            "mixture_name": name,
+            "run": name,
+            "seed": cfg.seed,
             "weight": mixture,
             "model": dataclasses.asdict(model_cfg),
             "train": dataclasses.asdict(cfg),
@@ -132,7 +138,8 @@ def open_run(params, name: str, key: str, mixture: dict, cfg, model_cfg) -> Live
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--name", required=True)
+    parser.add_argument("--name", required=True, help="the model's name: <run>-<seed> or validation-<id>")
+    parser.add_argument("--seed", type=int, help="the run's seed (default: params.yaml's seed)")
     parser.add_argument("--mixture", required=True)
     parser.add_argument("--tokens", required=True)
     parser.add_argument("--out", required=True)

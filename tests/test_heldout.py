@@ -77,3 +77,57 @@ def test_unigram_loss_is_the_cross_entropy_of_training_token_frequencies(tokens_
     target = np.asarray(store.array("valid", "target")[:])[1:]
     expected = -np.mean([np.log(counts[t] / counts.sum()) for t in target])
     assert unigram_loss(store, "target") == pytest.approx(expected, rel=1e-12)
+
+
+def test_seeds_are_averaged_and_resampled_in_pairs():
+    rng = np.random.default_rng(3)
+    tokens = rng.integers(20, 200, size=60).astype(float)
+    base = tokens * rng.uniform(2, 4, size=60)
+    # seeds move every mixture alike (same initialisation and data order): a shared seed effect of 0.3 per token
+    seed_effect = np.array([0.0, 0.3])[:, None] * tokens
+    nll = {"regmix": base + 0.1 * tokens + seed_effect, "prior": base + 0.2 * tokens + seed_effect}
+    out = paired_comparison(nll, tokens, "regmix", n_boot=500, seed=0)
+    assert out["seeds"] == 2
+    assert out["loss_by_seed"]["regmix"] == pytest.approx([base.sum() / tokens.sum() + 0.1 + s for s in (0, 0.3)])
+    assert out["loss"]["regmix"] == pytest.approx(base.sum() / tokens.sum() + 0.25)  # the mean over seeds
+    # paired by document and by seed, the difference has no spread; the losses themselves do (seed variance)
+    assert out["minus_ci95"]["prior"] == pytest.approx([-0.1, -0.1])
+    lo, hi = out["loss_ci95"]["regmix"]
+    assert hi - lo > 0.25  # resampled seeds: {0, 0}, {0, 0.3}, {0.3, 0.3}
+    with pytest.raises(ValueError, match="same number of seeds"):
+        paired_comparison({"a": np.stack([base, base]), "b": base}, tokens, "a")
+
+
+def test_correlation_and_its_interval():
+    from regmix.evaluation.bootstrap import correlation
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=40)
+    out = correlation(x, 2 * x + 1, n_boot=200)
+    assert out["spearman"] == pytest.approx(1) and out["pearson"] == pytest.approx(1)
+    assert out["spearman_ci95"] == pytest.approx([1, 1])
+    # on a known distribution (normal, correlation 1/sqrt(2): Spearman's rho (6/pi) asin(rho/2) = 0.683) the
+    # 95% interval covers the true value about 95% of the time
+    true_rho, covered = 6 / np.pi * np.arcsin(0.5**0.5 / 2), 0
+    for _ in range(40):
+        a = rng.normal(size=40)
+        lo, hi = correlation(a, a + rng.normal(size=40), n_boot=200, seed=int(rng.integers(1000)))["spearman_ci95"]
+        covered += lo <= true_rho <= hi
+    assert 33 <= covered <= 40
+    assert correlation(x[:2], x[:2]) == {"models": 2}  # too few for a correlation
+
+
+def test_transfer_ranks_runs_among_all_large_models():
+    from regmix.large_models import LargeModel
+    from regmix.report.report import transfer_check
+
+    models = [LargeModel(f"{r}-{s}", r, s, f"{r}/seed-{s}", "") for r in ("regmix", "prior") for s in (0, 1)]
+    models += [LargeModel(f"validation-{i}", None, 0, f"validation/{i}", "") for i in range(4)]
+    actual = {"regmix-0": 1.0, "regmix-1": 1.2, "prior-0": 2.0, "prior-1": 2.4}
+    actual |= {"validation-0": 1.5, "validation-1": 0.5, "validation-2": 3.0, "validation-3": 2.1}
+    predicted = {k: v * 10 for k, v in actual.items()}
+    predicted["validation-0"], predicted["validation-1"] = 5.0, 15.0  # two validation models swapped
+    out = transfer_check(predicted, actual, models)
+    assert out["models"] == 4 and out["spearman"] == pytest.approx(0.8)  # ranks (2,1,4,3) vs (1,2,4,3)
+    # regmix 1.1 is second after validation-1 (0.5); prior 2.2 fifth after 0.5, 1.1, 1.5, 2.1
+    assert out["rank"] == {"regmix": 2, "prior": 5} and out["of"] == 6

@@ -4,7 +4,14 @@ import pytest
 from regmix.config.mixtures import MixtureConfig
 from regmix.errors import InputError
 from regmix.formats import mixture_rows, read_mixture_yaml, read_mixtures_csv, write_mixture_yaml, write_mixtures_csv
-from regmix.mixtures.sampling import check_caps_feasible, check_usage, sample_candidates, sample_mixtures, usage_caps
+from regmix.mixtures.sampling import (
+    check_caps_feasible,
+    check_usage,
+    sample_candidates,
+    sample_mixtures,
+    sample_validation_mixtures,
+    usage_caps,
+)
 
 PRIOR = {"a": 0.6, "b": 0.25, "c": 0.1, "d": 0.05}
 
@@ -20,6 +27,28 @@ def test_prefix_stable_and_deduplicated():
         assert abs(sum(m.values()) - 1) < 1e-9 and min(m.values()) >= 0
         assert all(round(w, 3) == w for w in m.values())
     assert sample_mixtures(PRIOR, 20, cfg, seed=4) != first
+
+
+def test_validation_mixtures_are_held_out_draws_of_the_same_sampler():
+    cfg, caps = MixtureConfig(), {"a": 0.7, "b": 1.0, "c": 1.0, "d": 1.0}
+    proxies = sample_mixtures(PRIOR, 200, cfg, seed=3, caps=caps)
+    held = sample_validation_mixtures(PRIOR, list(range(30)), cfg, seed=3, caps=caps, exclude=proxies)
+    assert set(held) == set(range(30)) and not any(m in proxies for m in held.values())
+    # without the exclusion some draws are a proxy's (the sparse draws of small strengths: one-hot mixtures)
+    free = sample_validation_mixtures(PRIOR, list(range(30)), cfg, seed=3, caps=caps)
+    assert any(m in proxies for m in free.values()) and [held[i] for i in held if free[i] not in proxies] == [
+        free[i] for i in free if free[i] not in proxies
+    ]
+    # id i depends only on the seed and i: other ids leave it unchanged
+    assert sample_validation_mixtures(PRIOR, [7, 2], cfg, seed=3, caps=caps, exclude=proxies)[2] == held[2]
+    assert sample_validation_mixtures(PRIOR, [2], cfg, seed=4, caps=caps, exclude=proxies)[2] != held[2]
+    for m in held.values():
+        assert abs(sum(m.values()) - 1) < 1e-9 and m["a"] <= 0.7 + 1e-9 and all(round(w, 3) == w for w in m.values())
+    # the same distribution as the proxies': the mean weight of a domain over many draws agrees
+    many = sample_validation_mixtures(PRIOR, list(range(400)), cfg, seed=3)
+    mean_held = np.mean([m["a"] for m in many.values()])
+    mean_proxy = np.mean([m["a"] for m in sample_mixtures(PRIOR, 400, cfg, seed=3)])
+    assert abs(mean_held - mean_proxy) < 0.06 and abs(mean_held - 0.6) < 0.06
 
 
 def test_caps_respected_and_min_weight():

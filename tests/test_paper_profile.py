@@ -86,6 +86,12 @@ def test_paper_profile_has_the_papers_settings():
     assert set(params.baselines.mixtures) == {"human", "pile_cc_only", "doremi"}
 
 
+def test_validate_profile_is_the_papers_validation_at_the_defaults_scale():
+    params = build(Params, compose_params(_params(), ["validate"])[0])
+    assert params.validation.runs == list(range(16)) and params.large.seeds == [0, 1, 2]
+    assert set(params.large.runs) == {"regmix", "prior", "uniform", "truth"}  # the default's runs, each 3 seeds
+
+
 def test_paper_presets_are_the_papers_litgpt_configs():
     c1m, c1b = paper_config("regmix-1m"), paper_config("regmix-1b")
     assert (c1m.n_layer, c1m.n_head, c1m.n_embd, c1m.intermediate_size, c1m.block_size) == (2, 8, 256, 512, 2048)
@@ -211,8 +217,10 @@ def paper_project(tmp_path_factory) -> dict[str, Path]:
         "simulation",
         "baselines",
         "encode_test",
-        "large@regmix",
-        "large@pile_cc_only",
+        "run_mixture@regmix",
+        "run_mixture@pile_cc_only",
+        "large@regmix-0",
+        "large@pile_cc_only-0",
         "score",
         "report",
     } == _ran(out), out
@@ -269,7 +277,9 @@ def test_dvc_remote_round_trip_retrains_nothing(paper_project):
     _run(["git", "clone", "-q", str(root), str(fresh)], tmp)
     assert not (fresh / "models").exists()
     _run(_dvc("pull"), fresh)
-    assert (fresh / "models/large/regmix/lit_model.pth").is_file() and (fresh / "data/proxies/losses.csv").is_file()
+    assert (fresh / "models/large/regmix/seed-0/lit_model.pth").is_file() and (
+        fresh / "data/proxies/losses.csv"
+    ).is_file()
     out = _run(_dvc("repro"), fresh)
     assert _ran(out) == set(), out
     assert "up to date" in _run(_dvc("status"), fresh).lower()

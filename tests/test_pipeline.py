@@ -51,6 +51,7 @@ TINY = {
         "train": {"tokens": 1024, "batch_size": 8, "warmup_steps": 1, "eval_every": 2, "eval_tokens": 256},
     },
     "regression": {"candidates": ["linear", "loglinear"], "folds": 3, "n_bootstrap": 50},
+    "validation": {"runs": [0]},
     "simulation": {"n_candidates": 5000, "top_k": 10, "n_bootstrap": 2, "bootstrap_candidates": 2000},
     "large": {
         "model": {"n_layer": 1, "n_head": 2, "n_embd": 48, "intermediate_size": 96, "block_size": 32},
@@ -150,9 +151,11 @@ def project(tmp_path_factory) -> Path:
         "simulation",
         "baselines",
         "encode_test",
-        "large@regmix",
-        "large@prior",
-        "large@truth",
+        "run_mixture@regmix",
+        "large@regmix-0",
+        "large@prior-0",
+        "large@truth-0",
+        "validate@0",
         "score",
         "report",
     } <= _ran(out)
@@ -176,14 +179,28 @@ def test_outputs(project):
     assert metrics["large_scored_on"] == "test (8 held-out target documents)"
     lo, hi = metrics["regmix_minus_ci95"]["prior"]
     assert lo <= metrics["regmix_minus"]["prior"] <= hi and lo < hi
-    scores = (project / "data/scores/regmix.csv").read_text().splitlines()
+    scores = (project / "data/scores/regmix/seed-0.csv").read_text().splitlines()
     assert scores[0] == "domain,document,tokens,nll" and sum(r.startswith("target,") for r in scores) == 8
-    for name in ("regmix", "prior", "truth"):
+    for name in ("regmix/seed-0", "prior/seed-0", "truth/seed-0", "validation/0"):
         ckpt = project / "models/large" / name
         assert (ckpt / "lit_model.pth").is_file() and (ckpt / "model_config.yaml").is_file()
+    # the transfer check: one validation model, too few for a correlation, but ranked with the runs
+    assert metrics["transfer"]["models"] == 1 and metrics["transfer"]["of"] == 4
+    assert sorted(metrics["transfer"]["rank"].values()) == sorted(
+        1 + sorted([*metrics["large_target_loss"].values(), *_test_loss(project, "validation-0")]).index(v)
+        for v in metrics["large_target_loss"].values()
+    )
+    assert metrics["large_seeds"] == [0] and metrics["large_target_loss_by_seed"]["regmix"] == [
+        metrics["large_target_loss"]["regmix"]
+    ]
     summary = (project / "reports/summary.md").read_text()
     assert "Spearman" in summary and "figures/large_models.png" in summary
     assert (project / "reports/figures/large_models.png").stat().st_size > 1000
+
+
+def _test_loss(project: Path, label: str) -> list[float]:
+    """The test loss of one large model (`score`'s `test_loss.json`)."""
+    return [json.loads((project / "data/scores/test_loss.json").read_text())[label]["target"]]
 
 
 def test_litgpt_can_load_the_large_checkpoint(project):
@@ -191,7 +208,7 @@ def test_litgpt_can_load_the_large_checkpoint(project):
     from litgpt import Config
     from litgpt.model import GPT
 
-    ckpt = project / "models/large/regmix"
+    ckpt = project / "models/large/regmix/seed-0"
     model = GPT(Config.from_file(ckpt / "model_config.yaml"))
     state = torch.load(ckpt / "lit_model.pth", weights_only=True)
     model.load_state_dict(state.get("model", state))
@@ -204,7 +221,7 @@ def test_mlflow_has_the_sweep_every_proxy_and_the_large_models(project):
     kinds = {}
     for r in runs:
         kinds.setdefault(r.data.tags.get("regmix.kind"), []).append(r)
-    assert len(kinds["sweep"]) == 1 and len(kinds["proxy"]) == 6 and len(kinds["large"]) == 3
+    assert len(kinds["sweep"]) == 1 and len(kinds["proxy"]) == 6 and len(kinds["large"]) == 4
     sweep = kinds["sweep"][0]
     proxy = kinds["proxy"][0]
     assert proxy.data.tags["mlflow.parentRunId"] == sweep.info.run_id
@@ -255,7 +272,7 @@ def test_mlflow_ui_serves_the_runs(project):
         else:
             raise AssertionError("mlflow ui did not answer")
         names = {r["info"]["run_name"] for r in runs}
-        assert {"proxy-1", "proxy-6", "large-regmix", "large-truth"} <= names
+        assert {"proxy-1", "proxy-6", "large-regmix-0", "large-truth-0", "large-validation-0"} <= names
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -291,10 +308,24 @@ def test_repro_again_is_a_noop(project):
     assert time.perf_counter() - t < 30  # generous on a loaded CI machine; the benchmark measures it
 
 
+def test_a_new_seed_adds_exactly_its_stages(project):
+    """`large.seeds` is a DVC matrix: one more seed is one more training stage per run, and nothing else retrains."""
+    params = project / "params.yaml"
+    original = params.read_text()
+    doc = yaml.safe_load(original)
+    doc["large"]["seeds"] = [0, 1]
+    params.write_text(yaml.safe_dump(doc, sort_keys=False))
+    try:
+        assert _status(project) == {"large@regmix-1", "large@prior-1", "large@truth-1", "score", "report"}
+    finally:
+        params.write_text(original)
+    assert _status(project) == set()
+
+
 def test_a_killed_write_changes_no_stage_and_the_next_write_removes_it(project):
     """A stage killed inside an atomic write leaves its temporary entry in `.regmix-tmp/`, which DVC ignores."""
     killed = subprocess.Popen(
-        [sys.executable, "-c", _HOLD, "models/large/regmix"],
+        [sys.executable, "-c", _HOLD, "models/large/regmix/seed-0"],
         cwd=project,
         env=_env(project),
         stdin=subprocess.PIPE,
@@ -307,7 +338,7 @@ def test_a_killed_write_changes_no_stage_and_the_next_write_removes_it(project):
     assert leftover.parent.parent == project / TMP_DIR and (leftover / "lit_model.pth").is_file()
     # where the project's folder is on another file system, the entry goes beside the output: in `models/large/`,
     # a dependency of the report stage. DVC's hash of that folder must not see it (`.dvcignore`).
-    beside = project / "models/large" / TMP_DIR / f"{leftover.parent.name}/regmix"
+    beside = project / "models/large" / TMP_DIR / f"{leftover.parent.name}/seed-0"
     beside.mkdir(parents=True)
     (beside / "lit_model.pth").write_text("half-written")
     assert _status(project) == set()
@@ -325,7 +356,7 @@ def test_a_killed_write_changes_no_stage_and_the_next_write_removes_it(project):
 EDITS = {
     "simulation/simulate.py": {"simulation"},
     "tokenization/tokenizer.py": {"tokenizer"},
-    "training/loop.py": {"proxies@0", "proxies@1", "large@regmix", "large@prior", "large@truth"},
+    "training/loop.py": {"proxies@0", "proxies@1", "large@regmix-0", "large@prior-0", "large@truth-0", "validate@0"},
     "regression/cv.py": {"regression"},
 }
 
@@ -376,7 +407,7 @@ KILLS = {
         ("the simulation runs", lambda root, log: "Running stage 'simulation'" in log),
     ],
     "large model": [
-        ("its stage started", lambda root, log: "Running stage 'large@regmix'" in log),
+        ("its stage started", lambda root, log: "Running stage 'large@regmix-0'" in log),
         ("it trains", lambda root, log: "large model (regmix)" in log),
     ],
 }
@@ -391,7 +422,17 @@ def test_sigkill_at_any_moment_then_repro_finishes_with_the_same_results(project
     metrics = json.loads((project / "reports/metrics.json").read_text())
     # the sweep and everything after it as never run: no outputs, no proxy cache, no dvc.lock entries, no run cache
     # (else DVC checks out the results it has instead of running the stages)
-    redo = {"proxies@0", "proxies@1", "collect", "regression", "simulation", "large@regmix", "score", "report"}
+    redo = {
+        "proxies@0",
+        "proxies@1",
+        "collect",
+        "regression",
+        "simulation",
+        "run_mixture@regmix",
+        "large@regmix-0",
+        "score",
+        "report",
+    }
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     for stage in redo:
         for out in lock["stages"].pop(stage)["outs"]:
@@ -464,15 +505,17 @@ def test_new_test_documents_rerun_only_the_test_scoring(project):
 def test_regression_param_reruns_only_what_follows(project):
     out = _run(_dvc("exp", "run", "-S", "regression.folds=2"), project)
     ran = _ran(out)
-    # large@regmix reruns only if the optimal mixture changed
-    assert {"regression", "simulation", "report"} <= ran <= {"regression", "simulation", "large@regmix", "report"}, out
+    # RegMix's large model (and its score) reruns only if the optimal mixture changed
+    regmix = {"run_mixture@regmix", "large@regmix-0", "score"}
+    assert {"regression", "simulation", "report"} <= ran <= {"regression", "simulation", "report", *regmix}, out
 
 
-def test_growing_the_sweep_trains_only_the_new_shard(project):
-    out = _run(_dvc("exp", "run", "-S", "sweep.shards=[0,1,2]"), project)
+def test_growing_the_sweep_and_the_validation_trains_only_the_new_shard_and_model(project):
+    out = _run(_dvc("exp", "run", "-S", "sweep.shards=[0,1,2]", "-S", "validation.runs=[0,1]"), project)
     ran = _ran(out)
     assert "proxies@2" in ran and "proxies@0" not in ran and "proxies@1" not in ran, out
-    assert "tokenize" not in ran
+    assert "validate@1" in ran and "validate@0" not in ran and "tokenize" not in ran
+    assert json.loads((project / "reports/metrics.json").read_text())["transfer"]["models"] == 2
     # `dvc exp run` leaves the experiment's results in the workspace
     assert len((project / "data/proxies/losses.csv").read_text().splitlines()) == 1 + 9
 
@@ -492,7 +535,7 @@ def test_queued_experiment_logs_to_the_project_store(project):
     runs = client.search_runs(
         [client.get_experiment_by_name("regmix").experiment_id], "tags.`dvc.exp_name` = 'queued-exp'", max_results=100
     )
-    assert [r.data.tags["mlflow.runName"] for r in runs] == ["large-uniform"]  # the one run the experiment adds
+    assert [r.data.tags["mlflow.runName"] for r in runs] == ["large-uniform-0"]  # the one run the experiment adds
     assert not list((project / ".dvc" / "tmp").rglob("mlflow.db"))
 
 

@@ -25,6 +25,7 @@ from regmix.data.pile import load_pile
 from regmix.errors import InputError
 from regmix.layout import LayoutWriter, index_layout, read_texts, scan_layout, write_layout
 from regmix.token_store import TokenStore
+from regmix.tokenization import encode
 from regmix.tokenization.encode import encode_domains, encode_file
 from regmix.tokenization.run import tokenize_layout
 from regmix.tokenization.tokenizer import train_bpe
@@ -71,9 +72,10 @@ def test_streaming_memory_does_not_grow_with_the_file(small_tokenizer, tmp_path)
     assert peaks[1] < 1.2 * peaks[0], (peaks, sizes)  # three times the file, not more memory
 
 
-def test_same_bytes_whatever_the_workers_or_executor(layout_dir, tmp_path):
+def test_same_bytes_whatever_the_workers_or_executor(layout_dir, tmp_path, monkeypatch):
     """1 worker, 2 workers and Ray tasks on a local 2-CPU cluster write byte-identical token data."""
     ray = pytest.importorskip("ray")
+    monkeypatch.setattr(encode, "POOL_MIN_BYTES", 0)  # a pool of 2 workers even for these few bytes
     domains = ["alpha", "beta", "gamma", "target"]
     trees = {}
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -99,7 +101,7 @@ def _many_files(root: Path, n_files: int = 24) -> Path:
     return root
 
 
-def test_a_killed_run_resumes_from_its_finished_files(small_tokenizer, tmp_path):
+def test_a_killed_run_resumes_from_its_finished_files(small_tokenizer, tmp_path, monkeypatch):
     """SIGKILL the encode stage part-way; the rerun encodes only the files left and writes what a clean run writes."""
     domains = _many_files(tmp_path / "domains")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"tokenize": {"domains": ["web"], "workers": 1}}))
@@ -118,6 +120,7 @@ def test_a_killed_run_resumes_from_its_finished_files(small_tokenizer, tmp_path)
     assert not (tmp_path / "encoded" / "web").exists()  # the domain's output is written only once complete
 
     params = TokenizeParams(domains=["web"], workers=2)
+    monkeypatch.setattr(encode, "POOL_MIN_BYTES", 0)  # the rerun in a pool of 2 workers
     index = {"web": json.loads((domains / "index/web.json").read_text())}
     done = encode_domains(domains, index, small_tokenizer, tmp_path / "encoded", cache, "<|endoftext|>", params)
     assert done == {"encoded": 25 - len(finished), "reused": len(finished)}

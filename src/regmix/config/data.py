@@ -83,6 +83,8 @@ class SyntheticConfig:
     doc_words: tuple[PositiveInt, PositiveInt] = (40, 160)  # document length range, in words
     function_words: Annotated[int, Field(ge=1, le=SYLLABLES)] = 40
     cluster_words: PositiveInt = 300
+    common_share: Fraction = 0.0  # probability of a transition by the common chain (every domain's); 0: none
+    common_words: NonNegativeInt = 200  # the common chain's content words (with the function words)
     own_words: PositiveInt = 200
     successors: PositiveInt = 6  # successors per word in each chain (lower: more predictable text)
     seed: Seed = 0

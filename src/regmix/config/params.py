@@ -22,7 +22,7 @@ from .mixtures import BUILT_IN_BASELINES, BaselinesParams, MixtureConfig
 from .regression import RegressionConfig
 from .simulation import SimulationConfig
 from .sweep import ProxyParams, SweepParams
-from .training import LargeParams
+from .training import LargeParams, ValidationParams
 
 
 @config_dataclass
@@ -43,6 +43,7 @@ class Params:
     regression: RegressionConfig = field(default_factory=RegressionConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     large: LargeParams = field(default_factory=LargeParams)
+    validation: ValidationParams = field(default_factory=ValidationParams)
     baselines: BaselinesParams = field(default_factory=BaselinesParams)
     mlflow: MlflowParams = field(default_factory=MlflowParams)
 

@@ -165,15 +165,45 @@ def check_accumulation(train: TrainConfig, world_size: int) -> None:
         fail(f"does not split evenly: {e.problem}", e.fix, f"train.{name}", getattr(train, name))
 
 
+# Large runs live in models/large/<name>/seed-<s>/ and the validation models in models/large/validation/<id>/.
+RESERVED_RUN_NAMES = ("validation",)
+
+
 @config_dataclass
 class LargeParams:
     model: ModelConfig = field(default_factory=lambda: ModelConfig(n_layer=3, n_embd=128, intermediate_size=384))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(tokens=400_000, schedule="cosine"))
-    runs: dict[RunName, Text] = field(default_factory=dict)  # name -> mixture YAML; one DVC stage each
+    runs: dict[RunName, Text] = field(default_factory=dict)  # name -> mixture YAML; one DVC stage per seed
+    # every run is trained once per seed (initialisation and data order); the report averages over them
+    seeds: Annotated[list[Seed], Field(min_length=1)] = field(default_factory=lambda: [0])
     threads: PositiveInt = 2  # torch threads per process
     fabric: FabricConfig = field(default_factory=FabricConfig)  # accelerator, devices, num_nodes, strategy
 
     @model_validator(mode="after")
     def _check(self):
         check_accumulation(self.train, self.fabric.world_size)
+        if len(set(self.seeds)) != len(self.seeds):
+            fail("repeats a seed", "list each seed once, e.g. [0, 1, 2]", "seeds", self.seeds)
+        for name in self.runs:
+            if name in RESERVED_RUN_NAMES:
+                fail(
+                    "is reserved for the validation models (models/large/validation/)",
+                    "give the run another name",
+                    f"runs.{name}",
+                    self.runs[name],
+                )
+        return self
+
+
+@config_dataclass
+class ValidationParams:
+    """The paper's transfer check: large models on held-out random mixtures of the proxies' sampler."""
+
+    # one id per validation model, one DVC stage each (validate@<id>); append ids to train only the new ones
+    runs: list[NonNegativeInt] = field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if len(set(self.runs)) != len(self.runs):
+            fail("repeats an id", "list each id once, e.g. [0, 1, 2, 3]", "runs", self.runs)
         return self

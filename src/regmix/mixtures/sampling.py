@@ -58,6 +58,26 @@ def _finish(w: np.ndarray, cfg: MixtureConfig) -> np.ndarray | None:
     return w if w.min() >= 0 and w.sum() > 0 else None
 
 
+def _draw(
+    rng: np.random.Generator, p: np.ndarray, cap: np.ndarray, cfg: MixtureConfig, seen: set[tuple[float, ...]]
+) -> np.ndarray | None:
+    """One mixture of RegMix's sampler: a log-uniform strength, a Dirichlet around `p`, rounded, within the caps and
+    not in `seen`; None after `cfg.max_tries` tries."""
+    lo, hi = math.log(cfg.min_strength), math.log(cfg.max_strength)
+    for _ in range(cfg.max_tries):
+        strength = math.exp(rng.uniform(lo, hi))
+        w = _finish(rng.dirichlet(np.maximum(p * strength, 1e-300)), cfg)
+        if w is not None and not np.any(w > cap + 1e-9) and tuple(w.tolist()) not in seen:
+            return w
+    return None
+
+
+def _sampler(prior: dict[str, float], cfg: MixtureConfig, caps: dict[str, float] | None):
+    domains = list(prior)
+    p = _tempered(np.array([prior[d] for d in domains], dtype=float), cfg.temperature)
+    return domains, p, np.array([(caps or {}).get(d, 1.0) for d in domains])
+
+
 def sample_mixtures(
     prior: dict[str, float],
     n: int,
@@ -70,30 +90,50 @@ def sample_mixtures(
     Prefix-stable: mixture i depends only on `seed`, `i` and the mixtures before it, so
     growing `n` keeps the first mixtures unchanged (and their proxies need no retraining).
     """
-    domains = list(prior)
-    p = _tempered(np.array([prior[d] for d in domains], dtype=float), cfg.temperature)
-    cap = np.array([(caps or {}).get(d, 1.0) for d in domains])
-    lo, hi = math.log(cfg.min_strength), math.log(cfg.max_strength)
+    domains, p, cap = _sampler(prior, cfg, caps)
     seen: set[tuple[float, ...]] = set()
     out = []
     for i in range(n):
-        rng = np.random.default_rng([seed, i])
-        for _ in range(cfg.max_tries):
-            strength = math.exp(rng.uniform(lo, hi))
-            w = _finish(rng.dirichlet(np.maximum(p * strength, 1e-300)), cfg)
-            if w is None or np.any(w > cap + 1e-9):
-                continue
-            key = tuple(w.tolist())
-            if key not in seen:
-                break
-        else:
+        w = _draw(np.random.default_rng([seed, i]), p, cap, cfg, seen)
+        if w is None:
             raise InputError(
                 "params.yaml: mixtures",
                 f"found no new mixture within the usage caps for mixture {i} after {cfg.max_tries} tries",
                 "raise mixtures.max_epochs, lower min_weight, or ask for fewer proxies",
             )
-        seen.add(key)
+        seen.add(tuple(w.tolist()))
         out.append({d: float(x) for d, x in zip(domains, w, strict=True)})
+    return out
+
+
+VALIDATION_STREAM = 1  # the validation mixtures' seed stream: [seed, 1, id], never a proxy's [seed, i]
+
+
+def sample_validation_mixtures(
+    prior: dict[str, float],
+    ids: list[int],
+    cfg: MixtureConfig,
+    seed: int,
+    caps: dict[str, float] | None = None,
+    exclude: list[dict[str, float]] = (),
+) -> dict[int, dict[str, float]]:
+    """The held-out mixtures of the transfer check, {id: mixture}: the proxies' sampler with a stream of its own.
+
+    Mixture `id` depends only on `seed`, `id` and the mixtures in `exclude` (the proxies': a draw equal to one is
+    drawn again, so no proxy was trained on a validation mixture); other ids leave it unchanged.
+    """
+    domains, p, cap = _sampler(prior, cfg, caps)
+    seen = {tuple(m[d] for d in domains) for m in exclude}
+    out = {}
+    for i in ids:
+        w = _draw(np.random.default_rng([seed, VALIDATION_STREAM, i]), p, cap, cfg, seen)
+        if w is None:
+            raise InputError(
+                "params.yaml: mixtures",
+                f"found no mixture within the usage caps for validation run {i} after {cfg.max_tries} tries",
+                "raise mixtures.max_epochs or lower min_weight",
+            )
+        out[i] = {d: float(x) for d, x in zip(domains, w, strict=True)}
     return out
 
 
@@ -110,8 +150,7 @@ def sample_candidates(
     rows over a usage cap are dropped, so fewer than `n` rows may come back.
     """
     rng = np.random.default_rng(seed)
-    domains = list(prior)
-    p = _tempered(np.array([prior[d] for d in domains], dtype=float), cfg.temperature)
+    domains, p, cap = _sampler(prior, cfg, caps)
     strength = np.exp(rng.uniform(math.log(cfg.min_strength), math.log(cfg.max_strength), size=(n, 1)))
     # Dirichlet via normalised gammas, one concentration per row.
     g = rng.standard_gamma(np.maximum(p[None, :] * strength, 1e-300))
@@ -121,7 +160,6 @@ def sample_candidates(
     w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
     keep = w.sum(axis=1) > 0
     if caps is not None:
-        cap = np.array([caps.get(d, 1.0) for d in domains])
         keep &= np.all(w <= cap[None, :] + 1e-9, axis=1)
     return w[keep]
 

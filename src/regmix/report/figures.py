@@ -59,3 +59,20 @@ def large_comparison(path, curves: dict[str, list[tuple[int, float]]], target: s
     ax.set_ylabel(f"{target} validation loss")
     ax.legend()
     save_figure(fig, path)
+
+
+def transfer(path, points: list[dict], stats: dict, target: str) -> None:
+    """The transfer check: the regression's prediction (proxy scale) against each large model's test loss,
+    validation models in grey and the named runs marked."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    held = [p for p in points if p["kind"] == "validation"]
+    if held:
+        ax.scatter([p["predicted"] for p in held], [p["actual"] for p in held], color="0.6", label="random mixtures")
+    for i, p in enumerate(p for p in points if p["kind"] == "run"):
+        ax.scatter(p["predicted"], p["actual"], color=f"C{i}", marker="D", s=50, zorder=3, label=p["label"])
+    ax.set_xlabel(f"predicted {target} loss (regression on the proxies)")
+    ax.set_ylabel(f"large model's {target} test loss")
+    if "spearman" in stats:
+        ax.set_title(f"{stats['models']} held-out mixtures: Spearman {stats['spearman']:.3f}")
+    ax.legend(fontsize=8)
+    save_figure(fig, path)

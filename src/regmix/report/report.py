@@ -8,28 +8,58 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..evaluation.bootstrap import correlation
 from ..files import read_json, write_json, write_text
+from ..large_models import LargeModel
 from . import figures
 
 
-def load_large(large_dir: str | Path, runs: list[str]) -> dict[str, dict]:
-    """`metrics.json` and the curves of each large-model run."""
+def load_large(large_dir: str | Path, models: list[LargeModel]) -> dict[str, dict]:
+    """`metrics.json` and the curves of each large model, by label (`<run>-<seed>`, `validation-<id>`)."""
     out = {}
-    for name in runs:
-        d = Path(large_dir) / name
-        out[name] = {**read_json(d / "metrics.json"), "curves": pd.read_csv(d / "curves.csv")}
+    for m in models:
+        d = Path(large_dir) / m.folder
+        out[m.label] = {**read_json(d / "metrics.json"), "curves": pd.read_csv(d / "curves.csv")}
     return out
 
 
-def load_scores(scores_dir: str | Path, runs: list[str], target: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The runs' summed NLL per target test document, and the documents' predicted tokens (empty: no test split)."""
+def load_scores(
+    scores_dir: str | Path, models: list[LargeModel], target: str
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each model's summed NLL per target test document (by label), and the documents' predicted tokens (empty: no
+    test split)."""
     nll, tokens = {}, np.zeros(0)
-    for name in runs:
-        table = pd.read_csv(Path(scores_dir) / f"{name}.csv")
+    for m in models:
+        table = pd.read_csv(Path(scores_dir) / f"{m.folder}.csv")
         docs = table[table.domain == target].sort_values("document")
-        nll[name] = docs.nll.to_numpy(dtype=float)
+        nll[m.label] = docs.nll.to_numpy(dtype=float)
         tokens = docs.tokens.to_numpy(dtype=float)
     return (nll, tokens) if len(tokens) else ({}, tokens)
+
+
+def by_run(values: dict[str, object], models: list[LargeModel]) -> dict[str, list]:
+    """{run: [value of each seed]} from {label: value}, runs and seeds in params.yaml's order (no validation)."""
+    out: dict[str, list] = {}
+    for m in models:
+        if not m.validation:
+            out.setdefault(m.run, []).append(values[m.label])
+    return out
+
+
+def transfer_check(predicted: dict[str, float], actual: dict[str, float], models: list[LargeModel]) -> dict:
+    """The paper's proxy-to-large check: how the regression's predictions for the validation models' mixtures
+    (held out: no proxy, fit or choice saw them) rank their large models' test losses (Spearman, Pearson, 95%
+    bootstrap CIs over the models), and the rank of each run (mean over its seeds) among all large models.
+
+    `predicted` and `actual` are by label; a run's seeds share one mixture, so one prediction.
+    """
+    held = [m.label for m in models if m.validation]
+    stats = correlation([predicted[k] for k in held], [actual[k] for k in held])
+    runs = {run: float(np.mean(v)) for run, v in by_run(actual, models).items()}
+    everyone = sorted([actual[k] for k in held] + list(runs.values()))
+    stats["rank"] = {run: 1 + everyone.index(loss) for run, loss in runs.items()}  # 1: the lowest test loss
+    stats["of"] = len(everyone)
+    return stats
 
 
 def l1(a: dict[str, float], b: dict[str, float]) -> float:
@@ -39,22 +69,28 @@ def l1(a: dict[str, float], b: dict[str, float]) -> float:
 def build_metrics(
     fit: dict,
     large: dict[str, dict],
+    models: list[LargeModel],
     target: str,
     optimal: dict[str, float],
     truth: dict[str, float] | None,
     test: dict | None = None,
     proxies: dict | None = None,
+    transfer: dict | None = None,
 ) -> dict:
     """The numbers `dvc metrics` and `dvc exp show` compare.
 
+    `large` holds every large model's `metrics.json` by label; a run's figures are the means over its seeds.
     `proxies` ({"target_loss": the proxies' final target losses, "unigram": the unigram baseline's})
     shows whether the proxies learned more than token frequencies.
 
-    With `test` (`paired_comparison` of the large models on the target's held-out test documents),
+    With `test` (`paired_comparison` of the runs on the target's held-out test documents),
     the large models' losses and RegMix's differences are the test split's, with 95% CIs; without
     one they are the validation split's, which chose the mixture, and `large_scored_on` says so.
+    `transfer` is `transfer_check`'s result on the test split.
     """
     chosen = fit["chosen"]
+    valid = {run: float(np.mean(v)) for run, v in by_run({k: r["val_loss"][target] for k, r in large.items()},
+                                                          models).items()}  # fmt: skip
     metrics = {
         "regression": {
             "target": fit["target"],
@@ -62,7 +98,8 @@ def build_metrics(
             "nested_cv_spearman": fit["nested"]["cv_spearman"],  # the honest accuracy of choosing, then fitting
             **{f"{name}_cv_spearman": m["cv_spearman"] for name, m in fit["models"].items()},
         },
-        "large_valid_target_loss": {name: r["val_loss"][target] for name, r in large.items()},
+        "large_seeds": sorted({m.seed for m in models if not m.validation}),
+        "large_valid_target_loss": valid,
     }
     if proxies:
         losses = np.asarray(proxies["target_loss"], dtype=float)
@@ -76,18 +113,20 @@ def build_metrics(
         metrics["large_scored_on"] = f"test ({test['documents']} held-out target documents)"
         metrics["large_target_loss"] = test["loss"]
         metrics["large_target_loss_ci95"] = test["loss_ci95"]
+        metrics["large_target_loss_by_seed"] = test["loss_by_seed"]
         if "minus" in test:
             metrics["regmix_minus"] = test["minus"]
             metrics["regmix_minus_ci95"] = test["minus_ci95"]
         if "gap_closure" in test:
             metrics["gap_closure"] = test["gap_closure"]
             metrics["gap_closure_ci95"] = test["gap_closure_ci95"]
+        if transfer:
+            metrics["transfer"] = transfer
         return _with_l1(metrics, optimal, truth)
     metrics["large_scored_on"] = "valid (no test split: the data that chose the mixture)"
-    metrics["large_target_loss"] = metrics["large_valid_target_loss"]
-    if "regmix" in large:
-        ours = large["regmix"]["val_loss"][target]
-        metrics["regmix_minus"] = {name: ours - r["val_loss"][target] for name, r in large.items() if name != "regmix"}
+    metrics["large_target_loss"] = valid
+    if "regmix" in valid:
+        metrics["regmix_minus"] = {name: valid["regmix"] - v for name, v in valid.items() if name != "regmix"}
     return _with_l1(metrics, optimal, truth)
 
 
@@ -112,6 +151,7 @@ def summary_markdown(
     fit: dict,
     mixtures: dict[str, dict[str, float]],
     large: dict[str, dict],
+    models: list[LargeModel],
     target: str,
     n_proxies: int,
     tables: dict[str, pd.DataFrame],
@@ -201,22 +241,34 @@ def summary_markdown(
         "",
         "## Large models",
         "",
-        f"Scored on: **{metrics['large_scored_on']}**. The intervals are 95% paired bootstrap intervals over those "
-        "documents (one seed per mixture).",
+        f"Scored on: **{metrics['large_scored_on']}**, {len(metrics['large_seeds'])} seed(s) per mixture "
+        f"({', '.join(map(str, metrics['large_seeds']))}): a mixture's loss is the mean over its seeds, and the "
+        "intervals are 95% paired bootstrap intervals over the documents and the seeds.",
         "",
         _table(
             [
                 [
-                    name,
-                    f"{metrics['large_target_loss'][name]:.4f}",
-                    _ci(metrics.get("large_target_loss_ci95", {}).get(name)),
-                    f"{r['val_loss'][target]:.4f}",
-                    f"{r['tokens']:,}",
-                    r["seconds"],
+                    run,
+                    f"{metrics['large_target_loss'][run]:.4f}",
+                    _ci(metrics.get("large_target_loss_ci95", {}).get(run)),
+                    ", ".join(f"{x:.4f}" for x in metrics.get("large_target_loss_by_seed", {}).get(run, [])),
+                    f"{metrics['large_valid_target_loss'][run]:.4f}",
+                    f"{seeds[0]['tokens']:,}",
+                    f"{np.mean([r['seconds'] for r in seeds]):.1f}",
                 ]
-                for name, r in sorted(large.items(), key=lambda kv: metrics["large_target_loss"][kv[0]])
+                for run, seeds in sorted(
+                    by_run(large, models).items(), key=lambda kv: metrics["large_target_loss"][kv[0]]
+                )
             ],
-            ["mixture", f"{target} loss", "95% CI", f"{target} valid loss (selection data)", "tokens", "seconds"],
+            [
+                "mixture",
+                f"{target} loss",
+                "95% CI",
+                "by seed",
+                f"{target} valid loss (selection data)",
+                "tokens",
+                "seconds per seed",
+            ],
         ),
         "",
     ]
@@ -233,6 +285,20 @@ def summary_markdown(
             f"{_ci(metrics['gap_closure_ci95'], '.1%')}: the share of the prior-to-w* gap that RegMix's mixture "
             "closes.",
         ]
+    if t := metrics.get("transfer"):
+        lines += ["", "## Transfer: do the proxies' rankings hold for large models?", ""]
+        if "spearman" in t:
+            lines.append(
+                f"On {t['models']} large models trained on held-out random mixtures (`validation.runs`), the "
+                f"regression's predicted loss against the large models' test loss: Spearman rho **{t['spearman']:.3f}**"
+                f" {_ci(t.get('spearman_ci95'), '.3f')}, Pearson r {t['pearson']:.3f} "
+                f"{_ci(t.get('pearson_ci95'), '.3f')} (95% bootstrap over the models)."
+            )
+        else:
+            lines.append(f"{t['models']} validation models: too few for a correlation (set `validation.runs`).")
+        ranks = ", ".join(f"{run} {k}" for run, k in sorted(t["rank"].items(), key=lambda kv: kv[1]))
+        lines += ["", f"Rank by test loss among all {t['of']} large models (1: lowest): {ranks}.", ""]
+        lines += ["![transfer](figures/transfer.png)"]
     lines += [
         "",
         "![large models](figures/large_models.png)",
@@ -262,6 +328,7 @@ def write_report(
     cv_predictions: pd.DataFrame,
     mixtures: dict[str, dict[str, float]],
     large: dict[str, dict],
+    models: list[LargeModel],
     target: str,
     n_proxies: int,
     truth: dict[str, float] | None,
@@ -269,21 +336,21 @@ def write_report(
     tables: dict[str, pd.DataFrame],
     test: dict | None = None,
     proxies: dict | None = None,
+    transfer: tuple[dict, list[dict]] | None = None,
 ) -> dict:
-    """Write `metrics.json`, `summary.md`, `figures/` and `plots/` under `out`; return the metrics."""
+    """Write `metrics.json`, `summary.md`, `figures/` and `plots/` under `out`; return the metrics.
+
+    `transfer` is `transfer_check`'s result and its points ({label, kind, predicted, actual} per model)."""
     out = Path(out)
-    metrics = build_metrics(fit, large, target, mixtures["regmix"], truth, test, proxies)
+    stats, points = transfer or (None, [])
+    metrics = build_metrics(fit, large, models, target, mixtures["regmix"], truth, test, proxies, stats)
     write_json(out / "metrics.json", metrics)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     for name, path in extra_figures.items():
         shutil.copy(path, fig_dir / name)
     figures.mixture_bars(fig_dir / "mixtures.png", mixtures)
-    figures.large_comparison(
-        fig_dir / "large_models.png",
-        {n: list(zip(r["curves"]["step"], r["curves"][target], strict=True)) for n, r in large.items()},
-        target,
-    )
+    figures.large_comparison(fig_dir / "large_models.png", mean_curves(large, models, target), target)
     plots = out / "plots"
     write_text(
         plots / "predicted_vs_true.csv",
@@ -297,5 +364,18 @@ def write_report(
         .rename(columns={"regmix": "weight"})
         .to_csv(index=False),
     )
-    write_text(out / "summary.md", summary_markdown(metrics, fit, mixtures, large, target, n_proxies, tables))
+    write_text(plots / "transfer.csv", pd.DataFrame(points, columns=["label", "kind", "predicted", "actual"]).to_csv(
+        index=False, float_format="%.6f"))  # fmt: skip
+    if stats:
+        figures.transfer(fig_dir / "transfer.png", points, stats, target)
+    write_text(out / "summary.md", summary_markdown(metrics, fit, mixtures, large, models, target, n_proxies, tables))
     return metrics
+
+
+def mean_curves(large: dict[str, dict], models: list[LargeModel], target: str) -> dict[str, list[tuple[int, float]]]:
+    """Each run's target validation curve, the mean over its seeds at each evaluation step."""
+    out = {}
+    for run, seeds in by_run(large, models).items():
+        curve = pd.concat([r["curves"][["step", target]] for r in seeds]).groupby("step")[target].mean()
+        out[run] = list(zip(curve.index.tolist(), curve.tolist(), strict=True))
+    return out

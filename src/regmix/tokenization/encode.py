@@ -37,6 +37,9 @@ from ..token_store import token_dtype
 
 FORMAT = 1  # the chunk format's version, part of the cache key
 BATCH_BYTES = 1 << 22  # text per encode_batch call: bounds a worker's memory (ids as Python ints cost ~10x the text)
+# Below this much text in all, the files are encoded in this process: a spawned worker costs about half a second
+# of imports, the time to encode about a megabyte.
+POOL_MIN_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -125,8 +128,8 @@ def _ray_task(job: EncodeJob) -> tuple[str, dict]:
     return encode_task(job)
 
 
-def _run_local(todo: list[EncodeJob], workers: int) -> Iterator[tuple[str, dict]]:
-    if min(workers, len(todo)) == 1:  # no pool to start: this process (the tokenizer may use its threads)
+def _run_local(todo: list[EncodeJob], workers: int, nbytes: int) -> Iterator[tuple[str, dict]]:
+    if min(workers, len(todo)) == 1 or nbytes < POOL_MIN_BYTES:  # this process (the tokenizer may use its threads)
         yield from map(encode_task, todo)
         return
     # spawn, not fork: a forked tokenizer's thread pool can deadlock, and spawn behaves the same everywhere
@@ -214,8 +217,9 @@ def encode_domains(
     done = {k: read_json(cache / f"{k}.json") for k in jobs if (cache / f"{k}.json").is_file()}
     todo = sorted((j for k, j in jobs.items() if k not in done), key=lambda j: (-sizes[j.key], j.source))  # big first
     if todo:
-        run = _run_ray(todo, params.ray) if params.executor == "ray" else _run_local(todo, params.workers)
-        with tqdm(total=sum(sizes[j.key] for j in todo), unit="B", unit_scale=True, desc="tokenize") as bar:
+        total = sum(sizes[j.key] for j in todo)
+        run = _run_ray(todo, params.ray) if params.executor == "ray" else _run_local(todo, params.workers, total)
+        with tqdm(total=total, unit="B", unit_scale=True, desc="tokenize") as bar:
             for key, info in run:
                 done[key] = info
                 bar.update(sizes[key])
