@@ -28,7 +28,7 @@ def main(args, params):
         task_file = out / "task.jsonl" if task else None
         if task:
             write_choice_task(task, task_file)
-        result = evaluate_checkpoint(args.model, cfg, task_file, threads=params.large.threads)
+        result = evaluate_checkpoint(args.model, cfg, task_file, threads=cfg.threads)
         local = {"target": task.target, "questions": len(task.docs), "skipped": task.skipped} if task else None
         write_json(out / "results.json", {"model": args.name, "tasks": result.metrics, "local_task": local})
         write_json(out / "lm_eval.json", result.raw)

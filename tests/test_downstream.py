@@ -37,6 +37,15 @@ TINY = ModelConfig(n_layer=1, n_head=2, n_embd=32, intermediate_size=64, block_s
 CFG = EvaluateParams(prefix_words=12, continuation_words=6, batch_size=8)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread, as the stage uses (evaluate.threads): on 2 shared cores two threads can be 7x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _words(domain: str, doc: int, n: int) -> str:
     """Words that name their domain, document and position: w3 of alpha's document 2 is `alpha2w3`."""
     return " ".join(f"{domain}{doc}w{j}" for j in range(n))
@@ -127,7 +136,7 @@ def evaluated(trained, task_layout, tmp_path_factory):
     task = build_choice_task(task_layout, "target", CFG)
     path = tmp_path_factory.mktemp("eval") / "task.jsonl"
     write_choice_task(task, path)
-    return task, path, evaluate_checkpoint(trained, CFG, path, threads=2)
+    return task, path, evaluate_checkpoint(trained, CFG, path)
 
 
 @torch.no_grad()
@@ -210,7 +219,7 @@ def test_the_stage_writes_results_and_logs_one_mlflow_run(trained, task_layout, 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     stage = runpy.run_path(str(REPO / "stages" / "evaluate_large.py"))  # its `main`, in this process (fast)
     args = argparse.Namespace(model=trained, domains=task_layout, out=tmp_path / "out", name="truth")
-    params = build(Params, {"large": {"threads": 2}})
+    params = build(Params, {})
     stage["main"](args, params)
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     # the stage's defaults (24 + 12 words) skip the tiny corpus's shorter documents
