@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-S", dest="overrides", action="append", default=[], help="key=value, as for dvc exp run")
     parser.add_argument("--name", default="default", help="results go to benchmarks/results/pipeline_timing_NAME.json")
     parser.add_argument("--out", type=Path, help="results file instead of benchmarks/results/pipeline_timing_NAME.json")
+    parser.add_argument("--metrics-out", type=Path, help="also write the run's reports/metrics.json there")
     parser.add_argument(
         "--fresh-venv", action="store_true", help="time `pip install -r requirements.txt` in a new venv first"
     )
@@ -161,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
         "metrics": metrics,
     }
     write_json(out, doc)
+    if args.metrics_out:
+        write_json(args.metrics_out, metrics)
     print("| command | wall s | stages run |\n|---|---|---|")
     for s in doc["steps"]:
         print(f"| {s['label']} | {s['wall_s']:.1f} | {s['stages_run']} |")

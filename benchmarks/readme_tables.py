@@ -189,21 +189,28 @@ LARGE_LABELS = {
 
 def render_large_losses(d: dict, source: str) -> str:
     """README's table of the default pipeline's large models, from `reports/metrics.json` (with the held-out
-    intervals when the metrics have them)."""
+    intervals and the downstream accuracy when the metrics have them)."""
     if "large_target_loss_ci95" not in d:
         lines = ["| mixture | target loss |", "|---|---|"]
         lines += [f"| {LARGE_LABELS.get(k, k)} | {x:.3f} |" for k, x in d["large_target_loss"].items()]
         return "\n".join(lines) + "\n"
-    lines = [
-        "| mixture | target test loss | 95% CI | RegMix minus it | 95% CI |",
-        "|---|---|---|---|---|",
-    ]
+    task = next(iter(d.get("downstream", {})), None)
+    header = "| mixture | target test loss | 95% CI | RegMix minus it | 95% CI |"
+    rule = "|---|---|---|---|---|"
+    if task:
+        header += f" `{task}` accuracy |"
+        rule += "---|"
+    lines = [header, rule]
     for k, x in d["large_target_loss"].items():
         lo, hi = d["large_target_loss_ci95"][k]
         diff = d.get("regmix_minus", {}).get(k)
         dlo, dhi = d.get("regmix_minus_ci95", {}).get(k, (None, None))
         minus = f"{diff:+.4f} | [{dlo:+.4f}, {dhi:+.4f}]" if diff is not None else " | "
-        lines.append(f"| {LARGE_LABELS.get(k, k)} | {x:.4f} | [{lo:.4f}, {hi:.4f}] | {minus} |")
+        row = f"| {LARGE_LABELS.get(k, k)} | {x:.4f} | [{lo:.4f}, {hi:.4f}] | {minus} |"
+        if task:
+            acc = d["downstream"][task]
+            row += f" {acc['acc'][k]:.3f} ± {acc['acc_stderr'][k]:.3f} |"
+        lines.append(row)
     return "\n".join(lines) + "\n"
 
 
@@ -271,6 +278,11 @@ def exp(x: float) -> str:
     return f"{mantissa}e{int(power)}"
 
 
+def valid_gap_closure(loss: dict) -> float:
+    """The gap closure on the validation documents (the ones that chose the mixture)."""
+    return (loss["prior"] - loss["regmix"]) / (loss["prior"] - loss["truth"])
+
+
 def steps_of(train: dict) -> int:
     """Optimizer steps of a training config: tokens / (batch x block)."""
     return train["train"]["tokens"] // (train["train"]["batch_size"] * train["model"]["block_size"])
@@ -307,11 +319,17 @@ FIGURES = [
         lambda d: tuple(f"{100 * x:.0f}" for x in (d["gap_closure"], *d["gap_closure_ci95"])),
     ),
     Figure(
-        r"the proxies end at target losses of (\d\.\d\d) to (\d\.\d\d) nats \(median (\d\.\d\d)\), against "
+        r"[Tt]he proxies end at target losses of (\d\.\d\d) to (\d\.\d\d) nats \(median (\d\.\d\d)\), against "
         r"(\d\.\d\d) for a unigram model",
         METRICS,
         lambda d: tuple(f"{d['proxy_target_loss'][k]:.2f}" for k in ("min", "max", "median", "unigram")),
     ),
+    Figure(
+        r"on the validation documents that chose it, (\d+)%",
+        METRICS,
+        lambda d: f"{100 * valid_gap_closure(d['large_valid_target_loss']):.0f}",
+    ),
+    Figure(r"the (\d+) proxies at or above it", METRICS, lambda d: str(d["proxy_target_loss"]["above_unigram"])),
     Figure(
         r"the paper's LightGBM gets (-?\d\.\d\d) here",
         METRICS,

@@ -13,7 +13,15 @@ from regmix.formats import loss_column, mixture_rows, read_mixture_yaml, read_mi
 from regmix.large_models import large_models
 from regmix.regression.saved import load_model
 from regmix.report import figures as report_figures
-from regmix.report.report import by_run, load_large, load_scores, transfer_check, write_report
+from regmix.report.report import (
+    by_run,
+    downstream_metrics,
+    load_downstream,
+    load_large,
+    load_scores,
+    transfer_check,
+    write_report,
+)
 from regmix.stage import run_stage
 from regmix.token_store import TokenStore
 
@@ -73,6 +81,7 @@ def main(args, params):
         test,
         proxies,
         transfer,
+        downstream_metrics(load_downstream(args.evaluate, models), models),
     )
     print({name: round(v, 4) for name, v in metrics["large_target_loss"].items()})
 
@@ -86,6 +95,7 @@ if __name__ == "__main__":
         "--simulation",
         "--large",
         "--scores",
+        "--evaluate",
         "--tokens",
         "--domains-meta",
         "--out",

@@ -57,6 +57,9 @@ TINY = {
     "large": {"train": {"tokens": 2048}},  # the proxies' usage caps are the large run's
 }
 
+# What `dvc repro -s mixtures` runs, without DVC around it: for params rows whose path through DVC other rows show
+# (every stage checks all of params.yaml first, so any stage's script gives the same one line).
+MIXTURES_STAGE = "stage sample_mixtures.py --tokens data/tokens --out data/mixtures"
 # Inputs of the `regmix` command, broken below one way per row.
 MIX = "index,train_web,train_wiki,train_code\n1,0.5,0.3,0.2\n2,0.2,0.2,0.6\n3,0.1,0.8,0.1\n"
 LOSSES = "index,metric/target_val_loss\n1,3.1\n2,3.2\n3,3.0\n"
@@ -105,20 +108,20 @@ CASES = [
     ),
     Case(
         "temperature <= 0",
-        "dvc repro -s mixtures",
+        MIXTURES_STAGE,
         ("field mixtures.temperature", "value -1"),
         {"mixtures.temperature": -1},
     ),
-    Case("decimals 0", "dvc repro -s mixtures", ("field mixtures.decimals", "value 0"), {"mixtures.decimals": 0}),
+    Case("decimals 0", MIXTURES_STAGE, ("field mixtures.decimals", "value 0"), {"mixtures.decimals": 0}),
     Case(
         "max_epochs NaN",
-        "dvc repro -s mixtures",
+        MIXTURES_STAGE,
         ("field mixtures.max_epochs", "value nan"),
         {"mixtures.max_epochs": float("nan")},
     ),
     Case(
         "prior weight < 0",
-        "dvc repro -s mixtures",
+        MIXTURES_STAGE,
         ("field mixtures.prior.web", "value -0.5"),
         {"mixtures.prior": {"web": -0.5, "wiki": 1}},
     ),
@@ -154,32 +157,32 @@ CASES = [
     # ---- params.yaml fields of later stages: every stage reads (and checks) all of params.yaml first
     Case(
         "lr not a number",
-        "dvc repro -s -f mixtures",
+        MIXTURES_STAGE,
         ("field proxy.train.lr", "value 'fast'"),
         {"proxy.train.lr": "fast"},
     ),
     Case(
         "min_lr > lr",
-        "dvc repro -s -f mixtures",
+        MIXTURES_STAGE,
         ("field large.train.min_lr", "value 0.01", "above lr (0.002)"),
         {"large.train.min_lr": 0.01},
     ),
-    Case("beta2 1", "dvc repro -s -f mixtures", ("field proxy.train.beta2", "value 1"), {"proxy.train.beta2": 1}),
+    Case("beta2 1", MIXTURES_STAGE, ("field proxy.train.beta2", "value 1"), {"proxy.train.beta2": 1}),
     Case(
         "n_embd not a multiple of n_head",
-        "dvc repro -s -f mixtures",
+        MIXTURES_STAGE,
         ("field proxy.model.n_embd", "value 66", "n_head (4)"),
         {"proxy.model.n_embd": 66},
     ),
     Case(
         "unknown regression model",
-        "dvc repro -s -f mixtures",
+        MIXTURES_STAGE,
         ("field regression.candidates[1]", "value 'xgboost'"),
         {"regression.candidates": ["linear", "xgboost"]},
     ),
     Case(
         "run name not a stage name",
-        "dvc repro -s -f mixtures",
+        MIXTURES_STAGE,
         ("field large.runs, name 'my run'", "value 'my run'"),
         {"large.runs.my run": "models/optimal_mixture.yaml"},
     ),

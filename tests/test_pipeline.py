@@ -29,6 +29,7 @@ from test_files import _HOLD
 
 from regmix.files import TMP_DIR
 from regmix.imports import import_closure
+from regmix.stage import LOCK_COPY
 
 TINY = {
     "domains": {
@@ -51,7 +52,8 @@ TINY = {
         "train": {"tokens": 1024, "batch_size": 8, "warmup_steps": 1, "eval_every": 2, "eval_tokens": 256},
     },
     "regression": {"candidates": ["linear", "loglinear"], "folds": 3, "n_bootstrap": 50},
-    "validation": {"runs": [0]},
+    "validation": {"runs": []},  # the growing test adds one
+    "evaluate": {"prefix_words": 8, "continuation_words": 4},  # within the tiny models' 32-token window
     "simulation": {"n_candidates": 5000, "top_k": 10, "n_bootstrap": 2, "bootstrap_candidates": 2000},
     "large": {
         "model": {"n_layer": 1, "n_head": 2, "n_embd": 48, "intermediate_size": 96, "block_size": 32},
@@ -110,12 +112,17 @@ def _status(cwd: Path) -> set[str]:
 
 
 def _temp_leftovers(root: Path) -> list[str]:
-    """Temporary entries of atomic writes anywhere in the project (`.regmix-tmp/`, or an older `.<name>.*.tmp`)."""
+    """Temporary entries of atomic writes anywhere in the project: in a `.regmix-tmp/` (but the copy of dvc.lock
+    every stage keeps at the root's, `regmix.stage.keep_lock`), or an older `.<name>.*.tmp`."""
     return sorted(
         str(p.relative_to(root))
         for p in root.rglob("*")
         if p.relative_to(root).parts[0] not in (".git", ".dvc")
-        and (p.name == TMP_DIR or (p.name.startswith(".") and p.name.endswith(".tmp")))
+        and (
+            (p.parent.name == TMP_DIR and p.relative_to(root).as_posix() != LOCK_COPY)
+            or (p.name == TMP_DIR and p.parent != root)
+            or (p.name.startswith(".") and p.name.endswith(".tmp"))
+        )
     )
 
 
@@ -130,8 +137,8 @@ def project(tmp_path_factory) -> Path:
             shutil.copy(src, root / name)
     params = _merge(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
     params["domains"]["synthetic"].update(TINY["domains"]["synthetic"])  # replace, not merge, the domain lists
-    # three large runs (a fourth is added by the queued experiment)
-    params["large"]["runs"] = {k: v for k, v in params["large"]["runs"].items() if k != "uniform"}
+    # two large runs, RegMix's and the prior's (a third is added by the queued experiment)
+    params["large"]["runs"] = {k: v for k, v in params["large"]["runs"].items() if k in ("regmix", "prior")}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for cmd in (
         ["git", "init", "-q"],
@@ -154,8 +161,7 @@ def project(tmp_path_factory) -> Path:
         "run_mixture@regmix",
         "large@regmix-0",
         "large@prior-0",
-        "large@truth-0",
-        "validate@0",
+        "evaluate@regmix-0",
         "score",
         "report",
     } <= _ran(out)
@@ -173,34 +179,25 @@ def test_outputs(project):
         "valid_target": 1.0
     }
     metrics = json.loads((project / "reports/metrics.json").read_text())
-    assert set(metrics["large_target_loss"]) == {"regmix", "prior", "truth"}
-    assert "truth" in metrics["regmix_minus"] and "regression" in metrics
+    assert set(metrics["large_target_loss"]) == {"regmix", "prior"}
+    assert "prior" in metrics["regmix_minus"] and "regression" in metrics
     # the large models are scored on the 8 held-out target documents, with paired intervals
     assert metrics["large_scored_on"] == "test (8 held-out target documents)"
     lo, hi = metrics["regmix_minus_ci95"]["prior"]
     assert lo <= metrics["regmix_minus"]["prior"] <= hi and lo < hi
     scores = (project / "data/scores/regmix/seed-0.csv").read_text().splitlines()
     assert scores[0] == "domain,document,tokens,nll" and sum(r.startswith("target,") for r in scores) == 8
-    for name in ("regmix/seed-0", "prior/seed-0", "truth/seed-0", "validation/0"):
+    for name in ("regmix/seed-0", "prior/seed-0"):
         ckpt = project / "models/large" / name
         assert (ckpt / "lit_model.pth").is_file() and (ckpt / "model_config.yaml").is_file()
-    # the transfer check: one validation model, too few for a correlation, but ranked with the runs
-    assert metrics["transfer"]["models"] == 1 and metrics["transfer"]["of"] == 4
-    assert sorted(metrics["transfer"]["rank"].values()) == sorted(
-        1 + sorted([*metrics["large_target_loss"].values(), *_test_loss(project, "validation-0")]).index(v)
-        for v in metrics["large_target_loss"].values()
-    )
+    # no validation models yet: the runs are ranked among themselves
+    assert metrics["transfer"]["models"] == 0 and metrics["transfer"]["of"] == 2
     assert metrics["large_seeds"] == [0] and metrics["large_target_loss_by_seed"]["regmix"] == [
         metrics["large_target_loss"]["regmix"]
     ]
     summary = (project / "reports/summary.md").read_text()
     assert "Spearman" in summary and "figures/large_models.png" in summary
     assert (project / "reports/figures/large_models.png").stat().st_size > 1000
-
-
-def _test_loss(project: Path, label: str) -> list[float]:
-    """The test loss of one large model (`score`'s `test_loss.json`)."""
-    return [json.loads((project / "data/scores/test_loss.json").read_text())[label]["target"]]
 
 
 def test_litgpt_can_load_the_large_checkpoint(project):
@@ -221,7 +218,7 @@ def test_mlflow_has_the_sweep_every_proxy_and_the_large_models(project):
     kinds = {}
     for r in runs:
         kinds.setdefault(r.data.tags.get("regmix.kind"), []).append(r)
-    assert len(kinds["sweep"]) == 1 and len(kinds["proxy"]) == 6 and len(kinds["large"]) == 4
+    assert len(kinds["sweep"]) == 1 and len(kinds["proxy"]) == 6 and len(kinds["large"]) == 2
     sweep = kinds["sweep"][0]
     proxy = kinds["proxy"][0]
     assert proxy.data.tags["mlflow.parentRunId"] == sweep.info.run_id
@@ -229,6 +226,14 @@ def test_mlflow_has_the_sweep_every_proxy_and_the_large_models(project):
     assert len(client.get_metric_history(proxy.info.run_id, "val_loss/target")) == 2  # steps 2 and 4
     assert "mlflow.source.git.commit" in proxy.data.tags and proxy.data.tags["dvc.stage"].startswith("proxies@")
     assert sweep.data.metrics["proxies"] == 6
+    # downstream: one lm-eval run per large run and seed, with the accuracy the report gives
+    evaluated = {r.data.tags["mlflow.runName"]: r for r in kinds["evaluate"]}
+    assert set(evaluated) == {"evaluate-regmix-0", "evaluate-prior-0"}
+    results = json.loads((project / "data/evaluate/regmix/seed-0/results.json").read_text())["tasks"]
+    acc = results["regmix_target_choice"]["acc"]
+    assert evaluated["evaluate-regmix-0"].data.metrics["regmix_target_choice/acc"] == pytest.approx(acc)
+    report = json.loads((project / "reports/metrics.json").read_text())["downstream"]["regmix_target_choice"]
+    assert report["acc"]["regmix"] == pytest.approx(acc) and report["documents"] == 8
 
 
 def test_mlflow_ui_serves_the_runs(project):
@@ -272,7 +277,7 @@ def test_mlflow_ui_serves_the_runs(project):
         else:
             raise AssertionError("mlflow ui did not answer")
         names = {r["info"]["run_name"] for r in runs}
-        assert {"proxy-1", "proxy-6", "large-regmix-0", "large-truth-0", "large-validation-0"} <= names
+        assert {"proxy-1", "proxy-6", "large-regmix-0", "large-prior-0", "evaluate-regmix-0"} <= names
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -316,7 +321,8 @@ def test_a_new_seed_adds_exactly_its_stages(project):
     doc["large"]["seeds"] = [0, 1]
     params.write_text(yaml.safe_dump(doc, sort_keys=False))
     try:
-        assert _status(project) == {"large@regmix-1", "large@prior-1", "large@truth-1", "score", "report"}
+        expected = {"large@regmix-1", "large@prior-1", "evaluate@regmix-1", "evaluate@prior-1", "score", "report"}
+        assert _status(project) == expected
     finally:
         params.write_text(original)
     assert _status(project) == set()
@@ -356,7 +362,7 @@ def test_a_killed_write_changes_no_stage_and_the_next_write_removes_it(project):
 EDITS = {
     "simulation/simulate.py": {"simulation"},
     "tokenization/tokenizer.py": {"tokenizer"},
-    "training/loop.py": {"proxies@0", "proxies@1", "large@regmix-0", "large@prior-0", "large@truth-0", "validate@0"},
+    "training/loop.py": {"proxies@0", "proxies@1", "large@regmix-0", "large@prior-0"},
     "regression/cv.py": {"regression"},
 }
 
@@ -408,7 +414,7 @@ KILLS = {
     ],
     "large model": [
         ("its stage started", lambda root, log: "Running stage 'large@regmix-0'" in log),
-        ("it trains", lambda root, log: "large model (regmix)" in log),
+        ("it trains", lambda root, log: "large model (regmix-0)" in log),
     ],
 }
 
@@ -430,6 +436,7 @@ def test_sigkill_at_any_moment_then_repro_finishes_with_the_same_results(project
         "simulation",
         "run_mixture@regmix",
         "large@regmix-0",
+        "evaluate@regmix-0",
         "score",
         "report",
     }
@@ -466,6 +473,11 @@ def test_sigkill_at_any_moment_then_repro_finishes_with_the_same_results(project
             proc.wait()
         logs.append(log_path.read_text())
         print(f"killed {delay:.2f} s after {what} ({phase}): ran {sorted(_ran(logs[-1]))}")
+        # killed while DVC rewrote dvc.lock (in place): the README's recovery, the copy of the last whole one
+        status = subprocess.run(_dvc("status"), cwd=project, capture_output=True, text=True, env=_env(project))
+        if status.returncode and "dvc.lock' validation failed" in status.stderr:
+            shutil.copyfile(project / LOCK_COPY, project / "dvc.lock")
+            print("  dvc.lock was cut short by the kill: copied back from", LOCK_COPY)
         print(f"  temporary entries left: {_temp_leftovers(project)}")
         if phase == "sweep":
             cached_at_kill = {p: p.stat().st_mtime_ns for p in _cached(project)}
@@ -495,7 +507,8 @@ def test_new_test_documents_rerun_only_the_test_scoring(project):
     """The held-out split reaches no proxy, regression or simulation: new test documents rescore, retrain nothing."""
     before = json.loads((project / "reports/metrics.json").read_text())
     out = _run(_dvc("exp", "run", "-S", "domains.synthetic.test_docs=10"), project)
-    assert _ran(out) == {"domains", "encode_test", "score", "report"}, out
+    # the downstream task is written from the test documents too
+    assert _ran(out) == {"domains", "encode_test", "score", "evaluate@regmix-0", "evaluate@prior-0", "report"}, out
     after = json.loads((project / "reports/metrics.json").read_text())
     assert after["large_scored_on"] == "test (10 held-out target documents)"
     assert after["large_valid_target_loss"] == before["large_valid_target_loss"]  # the same models
@@ -503,29 +516,31 @@ def test_new_test_documents_rerun_only_the_test_scoring(project):
 
 
 def test_regression_param_reruns_only_what_follows(project):
-    out = _run(_dvc("exp", "run", "-S", "regression.folds=2"), project)
-    ran = _ran(out)
-    # RegMix's large model (and its score) reruns only if the optimal mixture changed
-    regmix = {"run_mixture@regmix", "large@regmix-0", "score"}
-    assert {"regression", "simulation", "report"} <= ran <= {"regression", "simulation", "report", *regmix}, out
+    """A regression setting that changes its outputs but not the fitted model: the simulation reruns on them and
+    finds the same mixture, so no large model retrains."""
+    out = _run(_dvc("exp", "run", "-S", "regression.significance.correction=fdr_bh"), project)
+    assert _ran(out) == {"regression", "simulation", "report"}, out
 
 
 def test_growing_the_sweep_and_the_validation_trains_only_the_new_shard_and_model(project):
-    out = _run(_dvc("exp", "run", "-S", "sweep.shards=[0,1,2]", "-S", "validation.runs=[0,1]"), project)
+    out = _run(_dvc("exp", "run", "-S", "sweep.shards=[0,1,2]", "-S", "validation.runs=[0]"), project)
     ran = _ran(out)
     assert "proxies@2" in ran and "proxies@0" not in ran and "proxies@1" not in ran, out
-    assert "validate@1" in ran and "validate@0" not in ran and "tokenize" not in ran
-    assert json.loads((project / "reports/metrics.json").read_text())["transfer"]["models"] == 2
+    assert "validate@0" in ran and "tokenize" not in ran and "large@prior-0" not in ran
+    # the validation model is ranked with the runs by its test loss
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    losses = json.loads((project / "data/scores/test_loss.json").read_text())
+    everyone = sorted(v["target"] for v in losses.values() if v)
+    assert metrics["transfer"]["models"] == 1 and metrics["transfer"]["of"] == 3
+    mean = {run: metrics["large_target_loss"][run] for run in ("regmix", "prior")}
+    assert metrics["transfer"]["rank"] == {run: 1 + sum(x < v - 1e-6 for x in everyone) for run, v in mean.items()}
     # `dvc exp run` leaves the experiment's results in the workspace
     assert len((project / "data/proxies/losses.csv").read_text().splitlines()) == 1 + 9
 
 
 def test_queued_experiment_logs_to_the_project_store(project):
     """`dvc exp run --queue` runs in a copy under .dvc/tmp/exps/; its MLflow runs still land in ./mlflow.db."""
-    _run(
-        _dvc("exp", "run", "--queue", "-n", "queued-exp", "-S", "+large.runs.uniform=models/baselines/uniform.yaml"),
-        project,
-    )
+    _run(_dvc("exp", "run", "--queue", "-n", "queued-exp", "-S", "evaluate.seed=1"), project)  # re-evaluates
     _run(_dvc("queue", "start", "-j", "1"), project)
     deadline = time.time() + 300
     while time.time() < deadline and re.search(r"Queued|Running", _run(_dvc("queue", "status"), project)):
@@ -535,7 +550,8 @@ def test_queued_experiment_logs_to_the_project_store(project):
     runs = client.search_runs(
         [client.get_experiment_by_name("regmix").experiment_id], "tags.`dvc.exp_name` = 'queued-exp'", max_results=100
     )
-    assert [r.data.tags["mlflow.runName"] for r in runs] == ["large-uniform-0"]  # the one run the experiment adds
+    # the runs the experiment adds: the large models' downstream evaluations with the other seed
+    assert sorted(r.data.tags["mlflow.runName"] for r in runs) == ["evaluate-prior-0", "evaluate-regmix-0"]
     assert not list((project / ".dvc" / "tmp").rglob("mlflow.db"))
 
 

@@ -5,12 +5,31 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 from .config.params import Params, load_params
 from .errors import InputError
+from .files import TMP_DIR, atomic_path
+
+LOCK_COPY = f"{TMP_DIR}/dvc.lock"  # the last dvc.lock DVC had read whole (`keep_lock`)
+
+
+def keep_lock(root: str | os.PathLike | None) -> None:
+    """Copy the project's `dvc.lock` to `<root>/.regmix-tmp/dvc.lock`.
+
+    DVC rewrites dvc.lock in place after every stage, so a kill during that write leaves it truncated and the
+    next `dvc repro` stops (`'./dvc.lock' validation failed`). DVC read it whole before starting this stage and
+    writes it only after, so the copy taken now is the last consistent one: copied back, the next `dvc repro`
+    reruns at most the stage that was being recorded.
+    """
+    lock = Path(root or ".") / "dvc.lock"
+    if root and lock.is_file():
+        with atomic_path(Path(root) / LOCK_COPY) as tmp:
+            shutil.copyfile(lock, tmp)
 
 
 def run_stage(main: Callable[[argparse.Namespace, Params], None], parser: argparse.ArgumentParser) -> None:
@@ -22,6 +41,7 @@ def run_stage(main: Callable[[argparse.Namespace, Params], None], parser: argpar
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="lightning")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    keep_lock(os.environ.get("DVC_ROOT"))  # DVC sets it for the stages it runs
     try:
         main(args, load_params(os.environ.get("REGMIX_PARAMS", "params.yaml")))
     except InputError as e:

@@ -61,11 +61,22 @@ DEFAULT_DOMAINS = {
     "books": SyntheticDomain(cluster=0, train_docs=1400, share=0.3),
     "code": SyntheticDomain(cluster=1, train_docs=1200, share=0.5),
     "math": SyntheticDomain(cluster=1, train_docs=1500, share=0.5),
-    "legal": SyntheticDomain(cluster=2, train_docs=700, share=0.4),
+    "legal": SyntheticDomain(cluster=2, train_docs=1400, share=0.4),
     "forum": SyntheticDomain(cluster=2, train_docs=1200, share=0.6),
-    "science": SyntheticDomain(cluster=2, train_docs=900, share=0.5),
+    "science": SyntheticDomain(cluster=2, train_docs=1400, share=0.5),
 }
-DEFAULT_TARGET = {"wiki": 0.4, "math": 0.25, "forum": 0.2, "science": 0.15}
+# w*: every domain in it (so the best mixture lies inside the region the proxies' sampler covers), far from the token
+# prior: the largest domains (web, wiki) get the least weight, the third cluster the most.
+DEFAULT_TARGET = {
+    "legal": 0.22,
+    "science": 0.2,
+    "forum": 0.18,
+    "code": 0.12,
+    "math": 0.1,
+    "books": 0.08,
+    "wiki": 0.06,
+    "web": 0.04,
+}
 
 
 @config_dataclass
@@ -83,8 +94,6 @@ class SyntheticConfig:
     doc_words: tuple[PositiveInt, PositiveInt] = (40, 160)  # document length range, in words
     function_words: Annotated[int, Field(ge=1, le=SYLLABLES)] = 40
     cluster_words: PositiveInt = 300
-    common_share: Fraction = 0.0  # probability of a transition by the common chain (every domain's); 0: none
-    common_words: NonNegativeInt = 200  # the common chain's content words (with the function words)
     own_words: PositiveInt = 200
     successors: PositiveInt = 6  # successors per word in each chain (lower: more predictable text)
     seed: Seed = 0

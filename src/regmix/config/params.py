@@ -18,6 +18,7 @@ from ..errors import InputError
 from ..files import read_yaml
 from .base import Seed, Text, config_dataclass, fail
 from .data import DomainsParams, TokenizeParams, TokenizerConfig
+from .evaluation import EvaluateParams
 from .mixtures import BUILT_IN_BASELINES, BaselinesParams, MixtureConfig
 from .regression import RegressionConfig
 from .simulation import SimulationConfig
@@ -44,6 +45,7 @@ class Params:
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     large: LargeParams = field(default_factory=LargeParams)
     validation: ValidationParams = field(default_factory=ValidationParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     baselines: BaselinesParams = field(default_factory=BaselinesParams)
     mlflow: MlflowParams = field(default_factory=MlflowParams)
 

@@ -3,8 +3,7 @@
 Each training domain is a word-level Markov chain. Its words are shared function words, the
 content words of its cluster, and content words of its own. Its transitions mix a cluster chain
 (shared by the domains of a cluster) with a chain of its own, so domains of one cluster help each
-other, by how much they share, and domains of other clusters help only through function words and,
-with `common_share` > 0, a common chain over shared words (general language) that every domain uses.
+other, by how much they share, and domains of other clusters help only through function words.
 
 The target domain is evaluation-only: its documents come from the training domains in exactly the
 proportions w* (fresh samples of each domain's chain; largest-remainder rounding, in shuffled order),
@@ -107,15 +106,8 @@ def generate(cfg: SyntheticConfig, target: str = "target") -> dict[str, dict[str
         samplers[name] = (cluster_chain[d.cluster], _Chain(own, targets, cfg.successors, rng), d.share)
     target_ids = np.concatenate([function_ids, new_ids(cfg.own_words)])
     target_chain = _Chain(target_ids, target_ids, cfg.successors, rng)
-    g = cfg.common_share
-    if g > 0:  # general language every domain shares: no mixture leaves a domain's text wholly unfamiliar
-        common_ids = np.concatenate([function_ids, new_ids(cfg.common_words)])
-        common = _Chain(common_ids, common_ids, cfg.successors, rng)
-        chains = {n: ([common, c, o], [g, (1 - g) * s, (1 - g) * (1 - s)]) for n, (c, o, s) in samplers.items()}
-    else:
-        chains = {n: ([c, o], [s, 1 - s]) for n, (c, o, s) in samplers.items()}
     vocab = np.array(words)
-    built = {n: _DomainSampler(c, shares, len(words)) for n, (c, shares) in chains.items()}
+    built = {n: _DomainSampler([c, o], [s, 1 - s], len(words)) for n, (c, o, s) in samplers.items()}
     target_own = _DomainSampler([target_chain], [1.0], len(words))
 
     def docs(sampler: _DomainSampler, n: int, drng: np.random.Generator) -> list[str]:

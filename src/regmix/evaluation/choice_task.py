@@ -45,6 +45,11 @@ def _test_documents(root: Path) -> dict[str, list[list[str]]]:
     }
 
 
+def has_test_documents(domains: str | Path, target: str) -> bool:
+    """Whether the layout in `domains` holds held-out test documents of `target` (regmix-data, say, has none)."""
+    return bool(read_test_index(Path(domains)).get(target, {}).get(HELD_OUT))
+
+
 def build_choice_task(domains: str | Path, target: str, cfg: EvaluateParams) -> ChoiceTask:
     """The local task of `cfg` for domain `target` of the layout in `domains` (written by the domains stage)."""
     root, need = Path(domains), cfg.prefix_words + cfg.continuation_words

@@ -37,6 +37,26 @@ def load_scores(
     return (nll, tokens) if len(tokens) else ({}, tokens)
 
 
+def load_downstream(evaluate_dir: str | Path, models: list[LargeModel]) -> dict[str, dict]:
+    """The lm-eval results (`evaluate@<run>-<seed>`'s `results.json`, per task) of each run's models, by label."""
+    return {
+        m.label: read_json(Path(evaluate_dir) / m.folder / "results.json")["tasks"] for m in models if not m.validation
+    }
+
+
+def downstream_metrics(results: dict[str, dict], models: list[LargeModel]) -> dict[str, dict]:
+    """{task: {metric: {run: mean over the run's seeds}}} for acc, acc_norm and lm-eval's standard errors, and the
+    number of documents."""
+    out: dict[str, dict] = {}
+    for task in next(iter(results.values()), {}):
+        entry = out[task] = {}
+        for metric in ("acc", "acc_stderr", "acc_norm", "acc_norm_stderr"):
+            per_run = by_run({k: r[task].get(metric, float("nan")) for k, r in results.items()}, models)
+            entry[metric] = {run: float(np.mean(v)) for run, v in per_run.items()}
+        entry["documents"] = int(next(iter(results.values()))[task].get("documents", 0))
+    return out
+
+
 def by_run(values: dict[str, object], models: list[LargeModel]) -> dict[str, list]:
     """{run: [value of each seed]} from {label: value}, runs and seeds in params.yaml's order (no validation)."""
     out: dict[str, list] = {}
@@ -76,6 +96,7 @@ def build_metrics(
     test: dict | None = None,
     proxies: dict | None = None,
     transfer: dict | None = None,
+    downstream: dict | None = None,
 ) -> dict:
     """The numbers `dvc metrics` and `dvc exp show` compare.
 
@@ -86,7 +107,7 @@ def build_metrics(
     With `test` (`paired_comparison` of the runs on the target's held-out test documents),
     the large models' losses and RegMix's differences are the test split's, with 95% CIs; without
     one they are the validation split's, which chose the mixture, and `large_scored_on` says so.
-    `transfer` is `transfer_check`'s result on the test split.
+    `transfer` is `transfer_check`'s result on the test split, `downstream` `downstream_metrics`' (lm-eval).
     """
     chosen = fit["chosen"]
     valid = {run: float(np.mean(v)) for run, v in by_run({k: r["val_loss"][target] for k, r in large.items()},
@@ -101,6 +122,8 @@ def build_metrics(
         "large_seeds": sorted({m.seed for m in models if not m.validation}),
         "large_valid_target_loss": valid,
     }
+    if downstream:
+        metrics["downstream"] = downstream
     if proxies:
         losses = np.asarray(proxies["target_loss"], dtype=float)
         metrics["proxy_target_loss"] = {
@@ -108,6 +131,7 @@ def build_metrics(
             "median": float(np.median(losses)),
             "max": float(losses.max()),
             "unigram": proxies["unigram"],
+            "above_unigram": int((losses >= proxies["unigram"]).sum()),  # proxies that learned no more than that
         }
     if test:
         metrics["large_scored_on"] = f"test ({test['documents']} held-out target documents)"
@@ -299,6 +323,17 @@ def summary_markdown(
         ranks = ", ".join(f"{run} {k}" for run, k in sorted(t["rank"].items(), key=lambda kv: kv[1]))
         lines += ["", f"Rank by test loss among all {t['of']} large models (1: lowest): {ranks}.", ""]
         lines += ["![transfer](figures/transfer.png)"]
+    for task, d in metrics.get("downstream", {}).items():
+        lines += ["", f"## Downstream: `{task}` (lm-eval-harness, {d['documents']} documents)", ""]
+        lines.append(
+            _table(
+                [
+                    [run, f"{acc:.4f}", f"{d['acc_stderr'][run]:.4f}", f"{d['acc_norm'][run]:.4f}"]
+                    for run, acc in sorted(d["acc"].items(), key=lambda kv: -kv[1])
+                ],
+                ["mixture", "accuracy", "stderr", "acc_norm"],
+            )
+        )
     lines += [
         "",
         "![large models](figures/large_models.png)",
@@ -337,13 +372,14 @@ def write_report(
     test: dict | None = None,
     proxies: dict | None = None,
     transfer: tuple[dict, list[dict]] | None = None,
+    downstream: dict | None = None,
 ) -> dict:
     """Write `metrics.json`, `summary.md`, `figures/` and `plots/` under `out`; return the metrics.
 
     `transfer` is `transfer_check`'s result and its points ({label, kind, predicted, actual} per model)."""
     out = Path(out)
     stats, points = transfer or (None, [])
-    metrics = build_metrics(fit, large, models, target, mixtures["regmix"], truth, test, proxies, stats)
+    metrics = build_metrics(fit, large, models, target, mixtures["regmix"], truth, test, proxies, stats, downstream)
     write_json(out / "metrics.json", metrics)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
