@@ -274,7 +274,7 @@ def summary_markdown(
                 [
                     run,
                     f"{metrics['large_target_loss'][run]:.4f}",
-                    _ci(metrics.get("large_target_loss_ci95", {}).get(run)),
+                    _ci(metrics.get("large_target_loss_ci95", {}).get(run), ".4f"),
                     ", ".join(f"{x:.4f}" for x in metrics.get("large_target_loss_by_seed", {}).get(run, [])),
                     f"{metrics['large_valid_target_loss'][run]:.4f}",
                     f"{seeds[0]['tokens']:,}",
