@@ -362,11 +362,12 @@ def _run(cmd: list[str], root: Path) -> subprocess.CompletedProcess:
 
 
 def _snapshot(root: Path) -> dict[str, str]:
-    """SHA-256 of every file of the project but git's and DVC's own and params.yaml (which rows edit)."""
+    """SHA-256 of every file of the project but git's and DVC's own, params.yaml (which rows edit) and
+    the copy of dvc.lock that every stage start refreshes (`regmix.stage.keep_lock`)."""
     out = {}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
-        if p.is_file() and not re.match(r"(\.git|\.dvc)/|params\.yaml$|.*__pycache__", rel):
+        if p.is_file() and not re.match(r"(\.git|\.dvc)/|params\.yaml$|\.regmix-tmp/dvc\.lock$|.*__pycache__", rel):
             out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 
