@@ -51,6 +51,10 @@ MAKERS = {
     "benchmarks/results/ci_timing.json": "python benchmarks/ci_timing.py",
     "benchmarks/results/gpu_proxy_throughput_h100.json": "python benchmarks/gpu_proxy_throughput.py --compile "
     "--stack 1 4 16 --batch-size 512 --steps 1   # on an H100",
+    "benchmarks/results/tokenize_throughput.json": "python benchmarks/tokenize_throughput.py --sizes-mb 512 "
+    "--workers 1 2",
+    "benchmarks/results/tokenize_throughput_2gb.json": "python benchmarks/tokenize_throughput.py --sizes-mb 2048 "
+    "--workers 2 --kill --out benchmarks/results/tokenize_throughput_2gb.json",
     "reports/metrics.json": "dvc repro   # then commit reports/metrics.json",
 }
 
@@ -227,7 +231,38 @@ def render_stage_times(d: dict, source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_tokenize(d: dict, source: str) -> str:
+    """README's table of the tokenize benchmark: throughput, memory and the ratio to bare `encode_batch`."""
+    lines = [
+        "| corpus | workers | MB/s | tokens/s | peak RSS | / bare `encode_batch` per worker | / bare in as many "
+        "processes | speed-up | 1 TB on 64 cores |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in d["runs"]:
+        one = next((o for o in d["runs"] if o["size_mb"] == r["size_mb"] and o["workers"] == 1), None)
+        speedup = f"{r['mb_per_s'] / one['mb_per_s']:.2f}x" if one and r is not one else ""
+        lines.append(
+            f"| {r['bytes'] / 2**20:,.0f} MB, {r['files']} files | {r['workers']} | {r['mb_per_s']:.2f} "
+            f"| {r['tokens_per_s']:,} | {r['peak_rss_mb']:,} MB | {r['ratio_per_worker']:.2f} "
+            f"| {r['ratio_to_bare_in_parallel']:.2f} | {speedup} "
+            f"| {r['projected_1tb_64_cores_h']:.1f} h |"
+        )
+    k = d.get("kill_and_resume")
+    if k:
+        lines.append("")
+        lines.append(
+            wrap(
+                f"Killed (SIGKILL) after {k['finished_before_kill']} of {k['files']} files and rerun: "
+                f"{k['rerun_reused']} files reused, {k['rerun_encoded']} encoded; finished files untouched: "
+                f"{'yes' if k['finished_files_untouched'] else 'NO'}; output identical to the uninterrupted "
+                f"run's: {'yes' if k['identical_to_uninterrupted'] else 'NO'}."
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[dict, str], str]] = {
+    "benchmarks/results/tokenize_throughput*.json": render_tokenize,
     "benchmarks/results/regression_benchmark.json": render_regression,
     "benchmarks/results/gpu_proxy_throughput_*.json": render_gpu,
     "reports/metrics.json": render_large_losses,

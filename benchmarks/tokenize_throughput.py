@@ -6,6 +6,8 @@ a GPT-NeoX-sized byte-level BPE on a sample (or takes --tokenizer), then per cor
 count encodes every domain one after the other, as the encode@<domain> stages do, in a child process
 whose process tree's RSS is sampled. Prints MB/s, tokens/s, peak RSS, the ratio to the `tokenizers`
 library's own single-threaded `encode_batch` on the same text (the practical limit per core), the
+same ratio against `encode_batch` run in as many processes at once as there are workers (what the
+machine's cores give together: two processes on two cores do not run at twice one's speed), the
 speed-up from 1 to 2 workers and the projected wall time for 1 TB on 64 cores. With --kill, the
 largest corpus is also killed half-way (SIGKILL) and rerun: the files finished before the kill must
 be reused and the output must equal the uninterrupted run's byte for byte.
@@ -19,8 +21,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -32,6 +34,7 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the bare baseline is one core,
 
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
+from provenance import RESULTS, provenance  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 from regmix.config.data import TokenizeParams  # noqa: E402
@@ -39,7 +42,6 @@ from regmix.layout import index_layout, read_index, read_texts  # noqa: E402
 from regmix.tokenization.encode import encode_domains  # noqa: E402
 from regmix.tokenization.tokenizer import train_bpe  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
 EOS = "<|endoftext|>"
 PRIOR = {  # the paper's token prior of the 17 Pile domains (profiles/paper.yaml)
     "arxiv": 0.1133, "freelaw": 0.0796, "nih_exporter": 0.0039, "pubmed_central": 0.1854, "wikipedia_en": 0.0511,
@@ -116,6 +118,21 @@ def bare_encode_batch(tok: Tokenizer, texts: list[str], batch: int = 1000) -> fl
     return sum(len(x.encode()) for x in texts) / 2**20 / (time.perf_counter() - t)
 
 
+_BARE: tuple[Tokenizer, list[str]] = None  # set before forking the processes of `bare_in_parallel`
+
+
+def _bare_one(_) -> float:
+    return bare_encode_batch(*_BARE)
+
+
+def bare_in_parallel(tok: Tokenizer, texts: list[str], processes: int) -> float:
+    """Aggregate MB/s of `processes` processes running `bare_encode_batch` on the same texts at once."""
+    global _BARE
+    _BARE = (tok, texts)
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        return sum(pool.map(_bare_one, range(processes)))
+
+
 def child(args) -> None:
     """Encode every domain one after the other (as the encode@<domain> stages run); print JSON stats."""
     index = read_index(args.corpus)
@@ -178,7 +195,7 @@ def main():
     parser.add_argument("--sample-mb", type=float, default=16, help="text to train the BPE and time encode_batch on")
     parser.add_argument("--kill", action="store_true", help="kill the largest corpus half-way and rerun it")
     parser.add_argument("--dir", default="/tmp/regmix-tokenize-bench")
-    parser.add_argument("--out", default=str(HERE / "results" / "tokenize_throughput.json"))
+    parser.add_argument("--out", default=str(RESULTS / "tokenize_throughput.json"))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--corpus", help=argparse.SUPPRESS)
     parser.add_argument("--cache", help=argparse.SUPPRESS)
@@ -187,7 +204,7 @@ def main():
         return child(args)
 
     work = Path(args.dir)
-    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", "runs": []}
+    results = {"benchmark": "tokenize_throughput", **provenance(["tokenizers", "numpy"]), "runs": []}
     for size in args.sizes_mb:
         corpus = work / f"corpus-{size}mb"
         if not (corpus / "index").is_dir():
@@ -203,7 +220,9 @@ def main():
             train_bpe(sample, args.vocab).save(str(tok_path))
         tok = Tokenizer.from_file(str(tok_path))
         bare = bare_encode_batch(tok, sample)
+        together = {n: bare_in_parallel(tok, sample, n) for n in args.workers}
         print(f"{size} MB ({nbytes / 2**20:.0f} MB in {len(files)} files): bare encode_batch {bare:.2f} MB/s per core")
+        print("  in N processes at once: " + ", ".join(f"{n}: {v:.2f} MB/s" for n, v in together.items()))
         hashes = {}
         for workers in args.workers:
             out, cache = work / f"out-{size}-{workers}", work / f"cache-{size}-{workers}"
@@ -222,6 +241,8 @@ def main():
                 "peak_rss_mb": round(peak / 2**20),
                 "bare_encode_batch_mb_per_s": round(bare, 2),
                 "ratio_per_worker": round(mbs / workers / bare, 3),
+                "bare_in_parallel_mb_per_s": round(together[workers], 2),
+                "ratio_to_bare_in_parallel": round(mbs / together[workers], 3),
                 "projected_1tb_64_cores_h": round(2**40 / (mbs / workers * 2**20 * 64) / 3600, 1),
             }
             hashes[workers] = tree_hash(out)

@@ -30,6 +30,8 @@ from regmix.tokenization.encode import encode_domains, encode_file
 from regmix.tokenization.run import tokenize_layout
 from regmix.tokenization.tokenizer import train_bpe
 
+EOT = "<|endoftext|>"
+
 
 def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
@@ -130,6 +132,70 @@ def test_a_killed_run_resumes_from_its_finished_files(small_tokenizer, tmp_path,
     )
     assert clean == {"encoded": 25, "reused": 0}
     assert _tree(tmp_path / "encoded") == _tree(tmp_path / "clean")
+
+
+def _one_big_file(root: Path) -> tuple[Path, dict]:
+    write_layout(root, {"train": {"web": _words(1500, 4)}, "valid": {"web": _words(10, 5)}}, {}, docs_per_file=1500)
+    index_layout(root)
+    return root, {"web": json.loads((root / "index/web.json").read_text())}
+
+
+def test_line_ranges_cut_a_file_at_line_starts_and_read_each_line_once(tmp_path):
+    domains, _ = _one_big_file(tmp_path / "domains")
+    path = domains / "train/web-0.jsonl"
+    data = path.read_bytes()
+    ranges = encode.line_ranges(path, 40_000)
+    assert len(ranges) == len(data) // 40_000 + 1 or len(ranges) == len(data) // 40_000  # about 40 KB each
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(data)
+    assert all(a == b for (_, a), (b, _) in zip(ranges, ranges[1:], strict=False))  # contiguous
+    assert all(data[a - 1 : a] == b"\n" and a >= 40_000 * i for i, (a, _) in enumerate(ranges) if i)
+    assert [t for a, b in ranges for t in read_texts(path, a, b)] == list(read_texts(path))
+
+
+def test_a_bad_line_in_a_later_part_is_named_by_its_line_number(tmp_path):
+    path = tmp_path / "web.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in _words(300, 6)) + "{oops\n")
+    start, end = encode.line_ranges(path, 20_000)[-1]
+    assert start > 0
+    with pytest.raises(InputError, match=r"web\.jsonl, line 301: not valid JSON"):
+        list(read_texts(path, start, end))
+
+
+def test_a_file_in_many_parts_gives_the_bytes_of_one_part(small_tokenizer, tmp_path, monkeypatch):
+    """A 700 KB file cut in 30 KB parts, by 1 and 2 workers: the chunk of the file read whole; no part left over."""
+    domains, index = _one_big_file(tmp_path / "domains")
+    monkeypatch.setattr(encode, "POOL_MIN_BYTES", 0)
+    trees = {}
+    for name, workers, part in (("whole", 1, 1 << 30), ("parts-1", 1, 30_000), ("parts-2", 2, 30_000)):
+        params = TokenizeParams(domains=["web"], workers=workers)
+        cache = tmp_path / name / "cache"
+        encode_domains(domains, index, small_tokenizer, tmp_path / name / "out", cache, EOT, params, part_bytes=part)
+        trees[name] = _tree(tmp_path / name / "out")
+        assert not list(cache.glob("parts/*"))  # concatenated and removed
+    assert trees["whole"] == trees["parts-1"] == trees["parts-2"]
+    assert len(encode.line_ranges(domains / "train/web-0.jsonl", 30_000)) > 20
+
+
+def test_finished_parts_are_kept_across_a_kill(small_tokenizer, tmp_path, monkeypatch):
+    """Parts finished before a kill are not encoded again; all parts finished but not concatenated: none encoded."""
+    domains, index = _one_big_file(tmp_path / "domains")
+    params, cache = TokenizeParams(domains=["web"], workers=1), tmp_path / "cache"
+    encode_domains(domains, index, small_tokenizer, tmp_path / "clean", tmp_path / "c0", EOT, params, part_bytes=30_000)
+    done = []
+    monkeypatch.setattr(encode, "_concatenate", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))  # the kill
+    with pytest.raises(KeyboardInterrupt):
+        encode_domains(domains, index, small_tokenizer, tmp_path / "out", cache, EOT, params, part_bytes=30_000)
+    monkeypatch.undo()
+    finished = {p.name: p.stat().st_mtime_ns for p in (cache / "parts").glob("*.json")}
+    parts = len(encode.line_ranges(domains / "train/web-0.jsonl", 30_000))
+    assert len(finished) == parts  # the kill came after the last part, before the concatenation
+    for name in sorted(finished)[: parts // 2]:  # as if the kill had come half-way: half the parts not finished
+        (cache / "parts" / name).unlink()
+    monkeypatch.setattr(encode, "encode_task", lambda job, f=encode.encode_task: done.append(job) or f(job))
+    out = encode_domains(domains, index, small_tokenizer, tmp_path / "out", cache, EOT, params, part_bytes=30_000)
+    assert out == {"encoded": 1, "reused": 1}  # the train file's chunk is made; the valid file's was finished
+    assert len(done) == parts // 2 and all(not j.whole for j in done)
+    assert _tree(tmp_path / "out") == _tree(tmp_path / "clean")
 
 
 def _dvc(root: Path, *args: str) -> str:

@@ -77,16 +77,33 @@ def scan_layout(root: str | Path) -> Layout:
     return layout
 
 
-def read_texts(path: str | Path) -> Iterator[str]:
-    """The texts of a JSONL file; a line that is not UTF-8, or not a JSON object with a string `text`, is an error."""
+def _line_number(path: str | Path, offset: int, i: int) -> int:
+    """The line number of the `i`-th line (from 1) after byte `offset` (a line start) of `path`."""
+    with open(path, "rb") as f:
+        return sum(block.count(b"\n") for block in iter(lambda: f.read(min(1 << 20, offset - f.tell())), b"")) + i
+
+
+def read_texts(path: str | Path, start: int = 0, end: int | None = None) -> Iterator[str]:
+    """The texts of a JSONL file; a line that is not UTF-8, or not a JSON object with a string `text`, is an error.
+
+    With `start` and `end` (byte offsets of line starts), only the lines in between: a part of a big file.
+    """
+
+    def where(i: int) -> str:  # counting the lines before a part's start costs a read: only for an error
+        return f"{path}, line {_line_number(path, start, i) if start else i}"
+
     with open(path, "rb") as f:  # decoded line by line, so an error names its line
-        for n, raw in enumerate(f, start=1):
-            where = f"{path}, line {n}"
+        f.seek(start)
+        pos = start
+        for i, raw in enumerate(f, start=1):
+            if end is not None and pos >= end:
+                break
+            pos += len(raw)
             try:
-                line = raw.decode("utf-8-sig" if n == 1 else "utf-8")  # a byte-order mark may start the file
+                line = raw.decode("utf-8-sig" if pos == len(raw) else "utf-8")  # a byte-order mark may start the file
             except UnicodeDecodeError as e:
                 raise InputError(
-                    where, f"is not UTF-8 ({e.reason} at byte {e.start}): {raw[:80]!r}", "save the file as UTF-8"
+                    where(i), f"is not UTF-8 ({e.reason} at byte {e.start}): {raw[:80]!r}", "save the file as UTF-8"
                 ) from None
             if not line.strip():
                 continue
@@ -94,15 +111,15 @@ def read_texts(path: str | Path) -> Iterator[str]:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
                 raise InputError(
-                    where, f"not valid JSON ({e.msg}): {line[:80]!r}", "write one JSON object per line"
+                    where(i), f"not valid JSON ({e.msg}): {line[:80]!r}", "write one JSON object per line"
                 ) from None
             if not isinstance(obj, dict) or "text" not in obj:
                 raise InputError(
-                    f"{where}, field 'text'", f"missing in {line[:80]!r}", 'write {"text": "..."} on each line'
+                    f"{where(i)}, field 'text'", f"missing in {line[:80]!r}", 'write {"text": "..."} on each line'
                 )
             if not isinstance(obj["text"], str):
                 raise InputError(
-                    f"{where}, field 'text'", f"value {obj['text']!r:.80} is not a string", "make text a string"
+                    f"{where(i)}, field 'text'", f"value {obj['text']!r:.80} is not a string", "make text a string"
                 )
             text = obj["text"]
             if not text.isascii():  # JSON may escape a lone surrogate (\ud800), which no tokenizer can encode
@@ -110,7 +127,7 @@ def read_texts(path: str | Path) -> Iterator[str]:
                     text.encode("utf-8")
                 except UnicodeEncodeError as e:
                     raise InputError(
-                        f"{where}, field 'text'",
+                        f"{where(i)}, field 'text'",
                         f"has an unpaired surrogate {text[e.start : e.end]!r} at character {e.start}",
                         "remove it or write the character itself",
                     ) from None
