@@ -7,8 +7,9 @@ count encodes every domain one after the other, as the encode@<domain> stages do
 whose process tree's RSS is sampled. Prints MB/s, tokens/s, peak RSS, the ratio to the `tokenizers`
 library's own single-threaded `encode_batch` on the same text (the practical limit per core), the
 same ratio against `encode_batch` run in as many processes at once as there are workers (what the
-machine's cores give together: two processes on two cores do not run at twice one's speed), the
-speed-up from 1 to 2 workers and the projected wall time for 1 TB on 64 cores. With --kill, the
+machine's cores give together: two processes on two cores do not run at twice one's speed), both
+measured right before and after each run, the speed-up from 1 to 2 workers and the projected wall
+time for 1 TB on 64 cores. With --kill, the
 largest corpus is also killed half-way (SIGKILL) and rerun: the files finished before the kill must
 be reused and the output must equal the uninterrupted run's byte for byte.
 
@@ -219,15 +220,20 @@ def main():
             print(f"training a {args.vocab}-token BPE on {args.sample_mb} MB ...", flush=True)
             train_bpe(sample, args.vocab).save(str(tok_path))
         tok = Tokenizer.from_file(str(tok_path))
-        bare = bare_encode_batch(tok, sample)
-        together = {n: bare_in_parallel(tok, sample, n) for n in args.workers}
-        print(f"{size} MB ({nbytes / 2**20:.0f} MB in {len(files)} files): bare encode_batch {bare:.2f} MB/s per core")
-        print("  in N processes at once: " + ", ".join(f"{n}: {v:.2f} MB/s" for n, v in together.items()))
+        print(f"{size} MB: {nbytes / 2**20:.0f} MB in {len(files)} files")
         hashes = {}
         for workers in args.workers:
             out, cache = work / f"out-{size}-{workers}", work / f"cache-{size}-{workers}"
             subprocess.run(["rm", "-rf", str(out), str(cache)], check=True)
+            # the baselines right before and after the run: a shared machine's speed drifts by 10-20% in minutes
+            bares = [(bare_encode_batch(tok, sample), bare_in_parallel(tok, sample, workers))]
             stats, peak = run_child(corpus, tok_path, out, cache, workers)
+            bares.append((bare_encode_batch(tok, sample), bare_in_parallel(tok, sample, workers)))
+            bare, together = (sum(b[i] for b in bares) / 2 for i in (0, 1))
+            print(
+                f"  bare encode_batch {bare:.2f} MB/s in one process, {together:.2f} MB/s in {workers} at once "
+                f"(before and after: {bares})"
+            )
             tokens = sum(json.loads(p.read_text())["tokens"] for p in cache.glob("*.json"))
             mbs = nbytes / 2**20 / stats["seconds"]
             run = {
@@ -241,8 +247,8 @@ def main():
                 "peak_rss_mb": round(peak / 2**20),
                 "bare_encode_batch_mb_per_s": round(bare, 2),
                 "ratio_per_worker": round(mbs / workers / bare, 3),
-                "bare_in_parallel_mb_per_s": round(together[workers], 2),
-                "ratio_to_bare_in_parallel": round(mbs / together[workers], 3),
+                "bare_in_parallel_mb_per_s": round(together, 2),
+                "ratio_to_bare_in_parallel": round(mbs / together, 3),
                 "projected_1tb_64_cores_h": round(2**40 / (mbs / workers * 2**20 * 64) / 3600, 1),
             }
             hashes[workers] = tree_hash(out)
