@@ -45,7 +45,7 @@ from ..token_store import token_dtype
 FORMAT = 1  # the chunk format's version, part of the cache key
 BATCH_BYTES = 1 << 22  # text per encode_batch call: bounds a worker's memory (ids as Python ints cost ~10x the text)
 PART_BYTES = 1 << 20  # the unit of work: under a second of one core, so a domain's last parts leave little idle
-# Below this much text in all, the parts are encoded in this process: starting the pool costs about 0.1 s.
+# Below this much text in all (at most a part or two, nothing to share out), the parts are encoded in this process.
 POOL_MIN_BYTES = 1 << 20
 
 
