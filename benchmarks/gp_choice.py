@@ -31,9 +31,9 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
 from regmix.config.regression import GPConfig
+from regmix.formats import read_training_data
 from regmix.regression.cv import folds_of, spearman
 from regmix.regression.estimators import LogWeightGP, gp_features
-from regmix.regression.fit import read_training_data
 
 REPO = Path(__file__).resolve().parents[1]
 PILE_CC = "metric/the_pile_pile_cc_val_loss"

@@ -33,6 +33,7 @@ from provenance import RESULTS, provenance
 from regmix.config.mixtures import MixtureConfig
 from regmix.config.regression import RegressionConfig
 from regmix.files import write_json
+from regmix.formats import read_training_data
 from regmix.mixtures.sampling import sample_candidates
 from regmix.regression.cv import (
     accuracy,
@@ -45,7 +46,7 @@ from regmix.regression.cv import (
     spearman,
 )
 from regmix.regression.estimators import make_estimator
-from regmix.regression.fit import BASELINES, read_training_data
+from regmix.regression.fit import BASELINES
 from regmix.simulation.simulate import predict_chunks
 
 REPO = Path(__file__).resolve().parents[1]

@@ -107,7 +107,6 @@ def run(fabric, args, params):
                     "val_loss": result.final,
                     "train_loss": result.train_loss,
                     "tokens": result.tokens_seen,
-                    "seconds": round(result.seconds, 1),
                     "fabric": {**dataclasses.asdict(params.large.fabric), "world_size": fabric.world_size},
                 },
             )

@@ -121,8 +121,7 @@ def test_fit_predict_simulate(project, tmp_path, capsys):
 
 def test_predict_output_is_that_of_the_fitted_model(project, tmp_path):
     """`regmix predict` on the saved model writes exactly what the model fitted in memory predicts."""
-    from regmix.formats import read_mixtures_csv
-    from regmix.regression.fit import read_training_data
+    from regmix.formats import read_mixtures_csv, read_training_data
     from regmix.regression.saved import fit_model, load_model
 
     p = project
@@ -227,6 +226,20 @@ def test_errors_exit_2_with_a_clear_message(project, tmp_path, capsys):
     assert main(["predict", "--model", str(tmp_path / "old"), "--mixtures", str(p / "m.csv"), "--out", "p.csv"]) == 2
     err = capsys.readouterr().err
     assert "old/model.pkl: a model in the old pickle format" in err and "refit with `regmix fit" in err
+
+
+def test_bad_fit_input_is_reported_before_the_model_libraries_load(tmp_path):
+    """A wrong CSV is the common mistake: its error comes before seconds of scikit-learn and LightGBM imports."""
+    (tmp_path / "m.csv").write_text("index,train_web,train_wiki\n1,0.5,0.2\n")  # sums to 0.7
+    (tmp_path / "l.csv").write_text("index,metric/target_val_loss\n1,3.0\n")
+    code = (
+        "import sys; from regmix.cli import main; "
+        "code = main(['fit', '--mixtures', 'm.csv', '--losses', 'l.csv', '--target', 'metric/target_val_loss', "
+        "'--out', 'fit']); print(code, sorted({'sklearn', 'lightgbm', 'statsmodels'} & set(sys.modules)))"
+    )
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert p.stdout.split("\n")[0] == "2 []", p.stdout + p.stderr
+    assert "m.csv, index 1: weights sum to 0.7" in p.stderr
 
 
 def test_console_script_is_installed():

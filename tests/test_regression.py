@@ -17,7 +17,7 @@ from regmix.config.mixtures import MixtureConfig
 from regmix.config.params import build
 from regmix.config.regression import RegressionConfig
 from regmix.errors import InputError
-from regmix.formats import write_mixtures_csv
+from regmix.formats import read_training_data, write_mixtures_csv
 from regmix.mixtures.sampling import sample_mixtures
 from regmix.regression.cv import (
     accuracy,
@@ -27,7 +27,7 @@ from regmix.regression.cv import (
     nested_cv,
     paired_bootstrap,
 )
-from regmix.regression.fit import fit_dir, read_training_data
+from regmix.regression.fit import fit_dir
 from regmix.regression.saved import fit_model, load_model, load_training_data, predict_csv, save_model
 
 DOMAINS = ["web", "wiki", "code", "math", "legal"]

@@ -57,11 +57,15 @@ def _targets(requested: list[str], losses_csv: str) -> list[str]:
 
 def cmd_fit(args) -> None:
     from .config.regression import RegressionConfig
-    from .regression.fit import fit_dir
+    from .formats import read_training_data
 
     data = {**_section(args.params, "regression"), **_overrides(args, ["folds", "inner_folds", "seed", "candidates"])}
     config = _config(RegressionConfig, data, "regression", args.params)
     targets = _targets(args.target, args.losses)
+    for target in targets:  # bad input says so before the model libraries load (seconds of imports)
+        read_training_data(args.mixtures, args.losses, target)
+    from .regression.fit import fit_dir
+
     for target in targets:
         out = Path(args.out) if len(targets) == 1 else Path(args.out) / target.replace("/", "__")
         report = fit_dir(args.mixtures, args.losses, target, out, config)

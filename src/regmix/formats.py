@@ -209,6 +209,30 @@ def read_losses_csv(path, columns: list[str] | None = None) -> pd.DataFrame:
     return df
 
 
+def read_training_data(mixtures_csv, losses_csv, target: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Weights (columns = domains, index = proxy index) and the target loss, joined on `index`."""
+    mixtures = read_mixtures_csv(mixtures_csv)
+    y = read_losses_csv(losses_csv, [target])[target]
+    missing = mixtures.index.difference(y.index)
+    if len(missing) == len(mixtures):
+        raise InputError(
+            f"{mixtures_csv} and {losses_csv}, column 'index'",
+            f"no indexes join (mixtures: {_span(mixtures.index)}, losses: {_span(y.index)})",
+            "give both CSVs the same proxy indexes",
+        )
+    if len(missing):
+        raise InputError(
+            f"{losses_csv}, column 'index'",
+            f"{len(missing)} mixture indexes have no loss row, e.g. {list(missing[:5])}",
+            "train and collect those proxies, or drop their rows from the mixtures CSV",
+        )
+    return mixtures, y.loc[mixtures.index].rename(target)
+
+
+def _span(idx) -> str:
+    return f"{len(idx)} rows, {min(idx)}..{max(idx)}"
+
+
 def losses_csv(results: dict[int, dict], eval_domains: list[str]) -> str:
     """The paper's losses CSV: `index` then `metric/<domain>_val_loss`, final losses, rows by index."""
     buf = io.StringIO()

@@ -188,8 +188,9 @@ class LiveRun:
         self.log(curve_metrics(result.as_dict()))
 
     def finish(self, result) -> None:
-        """Log the finished `TrainResult` (what is left, and the final losses) and end the run FINISHED."""
-        self.log(result_metrics(result.as_dict()))
+        """Log the finished `TrainResult` (what is left, the final losses, the training time) and end the run
+        FINISHED. The time is MLflow's to keep: in a DVC output it would make every retrain look like a change."""
+        self.log(result_metrics(result.as_dict()) + [("seconds", result.seconds, 0)])
         self.tracker.finish(self.run_id)
 
 

@@ -8,37 +8,12 @@ import numpy as np
 import pandas as pd
 
 from ..config.regression import RegressionConfig
-from ..errors import InputError
 from ..files import write_json, write_text
-from ..formats import read_losses_csv, read_mixtures_csv
+from ..formats import read_training_data
 from .cv import accuracy, bootstrap_indices, choose, cv_predictions, fit_order, folds_of, nested_cv, paired_bootstrap
 from .saved import fit_model, save_model
 
 BASELINES = ("linear", "lightgbm")
-
-
-def read_training_data(mixtures_csv, losses_csv, target: str) -> tuple[pd.DataFrame, pd.Series]:
-    """Weights (columns = domains, index = proxy index) and the target loss, joined on `index`."""
-    mixtures = read_mixtures_csv(mixtures_csv)
-    y = read_losses_csv(losses_csv, [target])[target]
-    missing = mixtures.index.difference(y.index)
-    if len(missing) == len(mixtures):
-        raise InputError(
-            f"{mixtures_csv} and {losses_csv}, column 'index'",
-            f"no indexes join (mixtures: {_span(mixtures.index)}, losses: {_span(y.index)})",
-            "give both CSVs the same proxy indexes",
-        )
-    if len(missing):
-        raise InputError(
-            f"{losses_csv}, column 'index'",
-            f"{len(missing)} mixture indexes have no loss row, e.g. {list(missing[:5])}",
-            "train and collect those proxies, or drop their rows from the mixtures CSV",
-        )
-    return mixtures, y.loc[mixtures.index].rename(target)
-
-
-def _span(idx) -> str:
-    return f"{len(idx)} rows, {min(idx)}..{max(idx)}"
 
 
 def fit_dir(mixtures_csv, losses_csv, target: str, out_dir, config: RegressionConfig) -> dict:

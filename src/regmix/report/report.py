@@ -278,7 +278,6 @@ def summary_markdown(
                     ", ".join(f"{x:.4f}" for x in metrics.get("large_target_loss_by_seed", {}).get(run, [])),
                     f"{metrics['large_valid_target_loss'][run]:.4f}",
                     f"{seeds[0]['tokens']:,}",
-                    f"{np.mean([r['seconds'] for r in seeds]):.1f}",
                 ]
                 for run, seeds in sorted(
                     by_run(large, models).items(), key=lambda kv: metrics["large_target_loss"][kv[0]]
@@ -291,7 +290,6 @@ def summary_markdown(
                 "by seed",
                 f"{target} valid loss (selection data)",
                 "tokens",
-                "seconds per seed",
             ],
         ),
         "",
