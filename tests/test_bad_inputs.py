@@ -60,6 +60,9 @@ TINY = {
 # What `dvc repro -s mixtures` runs, without DVC around it: for params rows whose path through DVC other rows show
 # (every stage checks all of params.yaml first, so any stage's script gives the same one line).
 MIXTURES_STAGE = "stage sample_mixtures.py --tokens data/tokens --out data/mixtures"
+# and what `dvc repro -s domains` and `-s tokenizer` run (rows of theirs through DVC stay beside these)
+DOMAINS_STAGE = "stage make_domains.py --out data/domains"
+TOKENIZER_STAGE = "stage train_tokenizer.py --domains data/domains --out data/tokenizer.json"
 # Inputs of the `regmix` command, broken below one way per row.
 MIX = "index,train_web,train_wiki,train_code\n1,0.5,0.3,0.2\n2,0.2,0.2,0.6\n3,0.1,0.8,0.1\n"
 LOSSES = "index,metric/target_val_loss\n1,3.1\n2,3.2\n3,3.0\n"
@@ -141,16 +144,16 @@ CASES = [
         "shards not 0..n-1", "dvc repro -s mixtures", ("field sweep.shards", "value [0, 2]"), {"sweep.shards": [0, 2]}
     ),
     Case("negative seed", "dvc repro -s domains", ("field seed", "value -1"), {"seed": -1}),
-    Case("unknown source", "dvc repro -s domains", ("field domains.source", "value 's3'"), {"domains.source": "s3"}),
+    Case("unknown source", DOMAINS_STAGE, ("field domains.source", "value 's3'"), {"domains.source": "s3"}),
     Case(
         "target is a training domain",
-        "dvc repro -s domains",
+        DOMAINS_STAGE,
         ("field domains.target", "value 'web'"),
         {"domains.target": "web"},
     ),
     Case(
         "vocab too small",
-        "dvc repro -s tokenizer",
+        TOKENIZER_STAGE,
         ("field tokenizer.vocab_size", "value 100"),
         {"tokenizer.vocab_size": 100},
     ),
@@ -216,28 +219,28 @@ CASES = [
     ),
     Case(
         "JSONL line not JSON",
-        "dvc repro -s domains",
+        DOMAINS_STAGE,
         ("web-0.jsonl, line 2", "not valid JSON", "{text: oops}"),
         LOCAL,
         layout('{"text": "ok"}\n{text: oops}\n'),
     ),
     Case(
         "JSONL text missing",
-        "dvc repro -s domains",
+        DOMAINS_STAGE,
         ("web-0.jsonl, line 1, field 'text'", '{"content": "x"}'),
         LOCAL,
         layout('{"content": "x"}\n'),
     ),
     Case(
         "JSONL file empty",
-        "dvc repro -s domains",
+        DOMAINS_STAGE,
         ("web-0.jsonl", "domain 'web' has no non-empty text"),
         LOCAL,
         layout(""),
     ),
     Case(
         "JSONL file misnamed",
-        "dvc repro -s domains",
+        DOMAINS_STAGE,
         ("d/train/web.jsonl", "'web.jsonl' is not <domain>-<k>.jsonl"),
         LOCAL,
         layout(OK, name="web.jsonl"),
@@ -258,7 +261,7 @@ CASES = [
     ),
     Case(
         "tokenizer.json missing",
-        "dvc repro -s tokenizer",
+        TOKENIZER_STAGE,
         ("field tokenizer.path", "none.json", "not found"),
         {"tokenizer.path": "{bad}/none.json"},
     ),
