@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.perf_counter() - start
     log = run.stdout + run.stderr
     if run.returncode:
-        print(log[-5000:])
+        print(run.stdout[-8000:])  # pytest's report (pip's warnings go to stderr)
+        print(run.stderr[-2000:])
         print(f".ci/run failed (exit {run.returncode}) after {wall:.0f} s: nothing written", file=sys.stderr)
         return 1
     doc = {"benchmark": "ci_timing", **meta, "wall_s": wall, **pytest_summary(log)}
