@@ -166,4 +166,6 @@ def test_a_killed_stage_resumes_where_it_stopped(tokens_dir, tmp_path):
     expected = {}
     for name, value, step in result_metrics(whole.as_dict()):
         expected.setdefault(name, []).append((step, value))
+    [(step, seconds)] = history.pop("seconds")  # the training time, logged once, at the end
+    assert step == 0 and seconds > 0
     assert {k: sorted(v) for k, v in history.items()} == expected
