@@ -56,6 +56,8 @@ MAKERS = {
     "benchmarks/results/tokenize_throughput_2gb.json": "python benchmarks/tokenize_throughput.py --sizes-mb 2048 "
     "--workers 2 --kill --out benchmarks/results/tokenize_throughput_2gb.json",
     "reports/metrics.json": "dvc repro   # then commit reports/metrics.json",
+    "benchmarks/results/pipeline_timing_validate.json": "python benchmarks/pipeline_timing.py --name validate "
+    "--metrics-out /tmp/metrics_validate.json $(python -m regmix.profiles validate)",
 }
 
 
@@ -218,6 +220,11 @@ def render_large_losses(d: dict, source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_validate(d: dict, source: str) -> str:
+    """README's table of the `validate` profile's large models (3 seeds each), from its timing run's metrics."""
+    return render_large_losses(d["metrics"], source)
+
+
 def render_stage_times(d: dict, source: str) -> str:
     """README's table of where the default's `dvc repro` from scratch spends its time, grouped by stage kind."""
     scratch = step(d, "dvc repro (from scratch)")
@@ -267,6 +274,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "benchmarks/results/gpu_proxy_throughput_*.json": render_gpu,
     "reports/metrics.json": render_large_losses,
     "benchmarks/results/pipeline_timing_default.json": render_stage_times,
+    "benchmarks/results/pipeline_timing_validate.json": render_validate,
 }
 
 
@@ -299,6 +307,7 @@ class Figure:
 
 
 PIPE = "benchmarks/results/pipeline_timing_default.json"
+VALIDATE = "benchmarks/results/pipeline_timing_validate.json"
 TESTS = "benchmarks/results/ci_timing.json"
 METRICS = "reports/metrics.json"
 PARAMS = "params.yaml"
@@ -316,6 +325,11 @@ def exp(x: float) -> str:
 def valid_gap_closure(loss: dict) -> float:
     """The gap closure on the validation documents (the ones that chose the mixture)."""
     return (loss["prior"] - loss["regmix"]) / (loss["prior"] - loss["truth"])
+
+
+def transfer_figures(t: dict) -> tuple[str, ...]:
+    """The number of validation models, then Spearman and Pearson, each with its 95% interval."""
+    return (str(t["models"]), *(f"{x:.3f}" for k in ("spearman", "pearson") for x in (t[k], *t[k + "_ci95"])))
 
 
 def steps_of(train: dict) -> int:
@@ -382,6 +396,32 @@ FIGURES = [
             # the smallest outer training fold
             str(n_proxies(p) - math.ceil(n_proxies(p) / p["regression"]["folds"])),
         ),
+    ),
+    # The validate profile
+    Figure(
+        r"`dvc repro` of the `validate` profile from scratch took " + MINSEC + r" on (\d+) cores",
+        VALIDATE,
+        lambda d: (minsec(step(d, "dvc repro (from scratch)")["wall_s"]), str(d["machine"]["usable_cores"])),
+    ),
+    Figure(
+        r"on its (\d+) validation models, Spearman rho (-?\d\.\d{3}) \(95% CI (-?\d\.\d{3}) to (-?\d\.\d{3})\), "
+        r"Pearson r (-?\d\.\d{3}) \(95% CI (-?\d\.\d{3}) to (-?\d\.\d{3})\)",
+        VALIDATE,
+        lambda d: transfer_figures(d["metrics"]["transfer"]),
+    ),
+    Figure(
+        r"ranks of the (\d+) large models \(1: the lowest test loss\): w\* (\d+), RegMix (\d+), uniform (\d+), "
+        r"token prior (\d+)",
+        VALIDATE,
+        lambda d: (
+            str(d["metrics"]["transfer"]["of"]),
+            *(str(d["metrics"]["transfer"]["rank"][k]) for k in ("truth", "regmix", "uniform", "prior")),
+        ),
+    ),
+    Figure(
+        r"[Oo]ver three seeds RegMix closes (-?\d+)% of the prior-to-w\* gap \(95% CI (-?\d+) to (-?\d+)%\)",
+        VALIDATE,
+        lambda d: tuple(f"{100 * x:.0f}" for x in (d["metrics"]["gap_closure"], *d["metrics"]["gap_closure_ci95"])),
     ),
     # The embedded default
     Figure(
