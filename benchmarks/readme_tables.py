@@ -49,6 +49,7 @@ MAKERS = {
     "benchmarks/results/pipeline_timing_512.json": "python benchmarks/pipeline_timing.py --name 512 "
     "$(python -m regmix.profiles tiny) -S 'sweep.shards=[0,...,15]' -S sweep.shard_size=32",
     "benchmarks/results/ci_timing.json": "python benchmarks/ci_timing.py",
+    "benchmarks/results/dvc_overhead.json": "dvc repro && python benchmarks/dvc_overhead.py",
     "benchmarks/results/gpu_proxy_throughput_h100.json": "python benchmarks/gpu_proxy_throughput.py --compile "
     "--stack 1 4 16 --batch-size 512 --steps 1   # on an H100",
     "benchmarks/results/tokenize_throughput.json": "python benchmarks/tokenize_throughput.py --sizes-mb 512 "
@@ -309,6 +310,7 @@ class Figure:
 PIPE = "benchmarks/results/pipeline_timing_default.json"
 VALIDATE = "benchmarks/results/pipeline_timing_validate.json"
 TESTS = "benchmarks/results/ci_timing.json"
+DVC_OVERHEAD = "benchmarks/results/dvc_overhead.json"
 METRICS = "reports/metrics.json"
 PARAMS = "params.yaml"
 PAPER = "profiles/paper.yaml"
@@ -356,6 +358,17 @@ FIGURES = [
     ),
     Figure(r"of which pytest takes " + MINSEC, TESTS, lambda d: minsec(d["pytest_s"])),
     Figure(r"the no-op rerun \((\d+\.\d) s\)", PIPE, lambda d: f"{step(d, 'dvc repro (no-op)')['wall_s']:.1f}"),
+    Figure(
+        r"`dvc status` takes (\d+\.\d) s instead of (\d+\.\d) s, and DVC's own time around each stage it runs is "
+        r"(\d+\.\d\d) s instead of (\d+\.\d\d) s",
+        DVC_OVERHEAD,
+        lambda d: (
+            f"{d['median_s']['c']['status']:.1f}",
+            f"{d['median_s']['python']['status']:.1f}",
+            f"{d['dvc_per_stage_s']['c']:.2f}",
+            f"{d['dvc_per_stage_s']['python']:.2f}",
+        ),
+    ),
     # What the default gives
     Figure(
         r"the chosen regression \(`(\w+)`\) has a held-out Spearman rho of (\d\.\d{3}) on",

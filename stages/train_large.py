@@ -21,21 +21,21 @@ import re
 import shutil
 from pathlib import Path
 
-import torch
-from tqdm import tqdm
-
 from regmix.files import atomic_path, write_json, write_text
 from regmix.formats import curves_csv, read_mixture_yaml
 from regmix.hashing import key_of
 from regmix.mixtures.sampling import check_usage
 from regmix.stage import run_stage
 from regmix.token_store import TokenStore
-from regmix.tracking import LiveRun, Tracker, run_tags, tracking_uri
-from regmix.training.checkpoint import save_litgpt_checkpoint
-from regmix.training.loop import build_fabric, train
 
 
 def main(args, params):
+    # a bad mixture is reported before torch, Lightning and MLflow are imported (seconds on a small machine)
+    store = TokenStore(args.tokens)
+    mixture = read_mixture_yaml(args.mixture, store.train_domains)
+    check_usage(mixture, store.counts["train"], params.large.train.tokens, params.mixtures.max_epochs, args.mixture)
+    from regmix.training.loop import build_fabric
+
     fabric = build_fabric(params.large.fabric, params.large.train.precision)
     fabric.launch(run, args, params)  # starts the other processes of this node (DDP, FSDP); then runs `run` in each
 
@@ -56,12 +56,16 @@ def remove_stale_checkpoints(folder: Path, name: str) -> None:
 
 
 def run(fabric, args, params):
+    import torch
+    from tqdm import tqdm
+
+    from regmix.training.checkpoint import save_litgpt_checkpoint
+    from regmix.training.loop import train
+
     rank0 = fabric.global_rank == 0
     store = TokenStore(args.tokens)
     mixture = read_mixture_yaml(args.mixture, store.train_domains)
-    seed = params.seed if args.seed is None else args.seed
-    cfg, model_cfg = dataclasses.replace(params.large.train, seed=seed), params.large.model
-    check_usage(mixture, store.counts["train"], cfg.tokens, params.mixtures.max_epochs, args.mixture)
+    cfg, model_cfg = dataclasses.replace(params.large.train, seed=args.seed), params.large.model
     torch.set_num_threads(params.large.threads)
     key = run_key(args.name, mixture, cfg, model_cfg, params.large.fabric, store)
     resume = Path(args.cache) / f"{args.name}-{key}" / "resume.ckpt"
@@ -102,7 +106,7 @@ def run(fabric, args, params):
                 out / "metrics.json",
                 {
                     "name": args.name,
-                    "seed": seed,
+                    "seed": cfg.seed,
                     "mixture": mixture,
                     "val_loss": result.final,
                     "train_loss": result.train_loss,
@@ -117,8 +121,11 @@ def run(fabric, args, params):
     print(f"{args.name}: target loss {result.final[params.domains.target]:.4f}")
 
 
-def open_run(params, name: str, key: str, mixture: dict, cfg, model_cfg) -> LiveRun:
-    """The run's MLflow run, open while it trains (the same run again when a killed run resumes)."""
+def open_run(params, name: str, key: str, mixture: dict, cfg, model_cfg):
+    """The run's MLflow run (a `tracking.LiveRun`), open while it trains (the same run again when a killed run
+    resumes)."""
+    from regmix.tracking import LiveRun, Tracker, run_tags, tracking_uri
+
     tracker = Tracker(tracking_uri(params.mlflow.tracking_uri), params.mlflow.experiment)
     return LiveRun(
         tracker,
@@ -138,7 +145,7 @@ def open_run(params, name: str, key: str, mixture: dict, cfg, model_cfg) -> Live
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--name", required=True, help="the model's name: <run>-<seed> or validation-<id>")
-    parser.add_argument("--seed", type=int, help="the run's seed (default: params.yaml's seed)")
+    parser.add_argument("--seed", type=int, required=True, help="the run's seed (init and data order)")
     parser.add_argument("--mixture", required=True)
     parser.add_argument("--tokens", required=True)
     parser.add_argument("--out", required=True)

@@ -2,7 +2,8 @@
 
 Each row breaks one input (a params.yaml field, a JSONL domain file, a tokenizer.json, a mixtures or losses
 CSV, a mixture YAML) and expects: a non-zero exit, exactly one `error:` line that names the file or params
-field and the value (and a fix), no traceback, and no output changed.
+field and the value (and a fix), no traceback, and no output changed. `dvc` rows run DVC in a process of its
+own; stage-script and `regmix` rows run the script's `__main__` (or the command's `main`) in this process.
 
 One tiny project is built per module (`dvc repro domains tokenize mixtures` and one `regmix fit`), so params
 rows only rerun the cheap early stages, and most fail at params load, which every stage does first.
@@ -16,20 +17,26 @@ never rewritten, then put them back.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import re
+import runpy
 import shlex
 import shutil
 import subprocess
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import REPO
+
+from regmix import cli
 
 BIN = Path(sys.executable).parent
 STAGE_OUTS = {
@@ -364,6 +371,36 @@ def _run(cmd: list[str], root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=_env(root), timeout=300)
 
 
+def _run_here(cmd: list[str], root: Path) -> subprocess.CompletedProcess:
+    """A stage script or the `regmix` command (`_command`'s python commands) run in this process, from `root`,
+    as its interpreter would run it: the script's `__main__`, or `regmix.cli.main`. What a row tests is the
+    error path, and a process per row would spend its seconds importing the same libraries again. A traceback
+    of an uncaught exception goes to the row's stderr, where the row looks for it."""
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    cwd, argv = os.getcwd(), sys.argv
+    hidden = {k: os.environ.pop(k) for k in ("MLFLOW_TRACKING_URI", "DVC_ROOT") if k in os.environ}
+    try:
+        os.chdir(root)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                if cmd[1:3] == ["-m", "regmix.cli"]:
+                    sys.argv = ["regmix", *cmd[3:]]
+                    code = cli.main(cmd[3:])
+                else:
+                    sys.argv = cmd[1:]
+                    runpy.run_path(cmd[1], run_name="__main__")
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 1
+            except Exception:
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.chdir(cwd)
+        sys.argv = argv
+        os.environ.update(hidden)
+    return subprocess.CompletedProcess(cmd, code, out.getvalue(), err.getvalue())
+
+
 def _snapshot(root: Path) -> dict[str, str]:
     """SHA-256 of every file of the project but git's and DVC's own, params.yaml (which rows edit) and
     the copy of dvc.lock that every stage start refreshes (`regmix.stage.keep_lock`)."""
@@ -443,8 +480,9 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(project, case, tmp_path
     else:
         params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     before = _snapshot(project)
+    cmd = _command(case.run.format(bad=bad))
     try:
-        p = _run(_command(case.run.format(bad=bad)), project)
+        p = _run(cmd, project) if case.run.startswith("dvc ") else _run_here(cmd, project)
     finally:
         params_file.write_bytes(original)
     out = p.stdout + p.stderr

@@ -97,6 +97,8 @@ def ddp_run(tokens_dir, tmp_path_factory):
             str(REPO / "stages" / "train_large.py"),
             "--name",
             "ddp",
+            "--seed",
+            "0",
             "--mixture",
             str(root / "mix.yaml"),
             "--tokens",
@@ -149,12 +151,12 @@ def test_ddp_on_two_processes_equals_one_process(tokens_dir, ddp_run):
 
 
 def test_litgpt_converts_the_checkpoint(ddp_run, tmp_path):
+    """What `litgpt convert_from_litgpt <checkpoint> <out>` runs, in this process (`litgpt generate` is run as a
+    command below)."""
+    from litgpt.scripts.convert_lit_checkpoint import convert_lit_checkpoint
+
     _, ckpt = ddp_run
-    litgpt = os.path.join(os.path.dirname(sys.executable), "litgpt")
-    proc = subprocess.run(
-        [litgpt, "convert_from_litgpt", str(ckpt), str(tmp_path / "hf")], capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    convert_lit_checkpoint(ckpt, tmp_path / "hf")
     hf = torch.load(tmp_path / "hf" / "model.pth")
     lit = torch.load(ckpt / "lit_model.pth")["model"]
     assert torch.equal(hf["model.embed_tokens.weight"], lit["transformer.wte.weight"])

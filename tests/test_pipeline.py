@@ -3,9 +3,9 @@
 One module-scoped run, then: byte-identical losses, MLflow contents, a no-op rerun, a killed
 write that changes no stage, code edits that rerun exactly the stages running the edited module,
 SIGKILLs of `dvc repro` in the sweep, around the regression and in the large model's training
-(the reruns finish with the uninterrupted run's results), a queued experiment with new test
-documents and a regression setting (reruns exactly what they reach), growing the sweep (trains
-only the new shard), bad input. The tests run in this order and share the project.
+(the reruns finish with the uninterrupted run's results), new test documents (only the scoring is left
+to run), a queued experiment that grows the sweep and the validation (reruns exactly what they reach),
+bad input. The tests run in this order and share the project.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ TINY = {
         "train": {"tokens": 1024, "batch_size": 8, "warmup_steps": 1, "eval_every": 2, "eval_tokens": 256},
     },
     "regression": {"candidates": ["linear", "loglinear"], "folds": 3, "n_bootstrap": 50},
-    "validation": {"runs": []},  # the growing test adds one
+    "validation": {"runs": []},  # the queued experiment adds one
     "evaluate": {"prefix_words": 8, "continuation_words": 4},  # within the tiny models' 32-token window
     "simulation": {"n_candidates": 5000, "top_k": 10, "n_bootstrap": 2, "bootstrap_candidates": 2000},
     "large": {
@@ -509,51 +509,70 @@ def test_after_the_kills_every_mlflow_run_is_finished_or_killed(project):
     assert unended == []
 
 
+def test_new_test_documents_rescore_every_model_and_retrain_nothing(project):
+    """More held-out test documents: once `domains` and `encode_test` have written them, what DVC has left to run
+    is the scoring alone: the downstream evaluations (their task is written from the test documents) and `score`.
+    No tokenization, proxy, regression or large model reads the test split."""
+    params = project / "params.yaml"
+    original = params.read_text()
+    doc = yaml.safe_load(original)
+    doc["domains"]["synthetic"]["test_docs"] = 10
+    params.write_text(yaml.safe_dump(doc, sort_keys=False))
+    split = _dvc("repro", "--single-item", "domains", "encode_test")
+    try:
+        assert _ran(_run(split, project)) == {"domains", "encode_test"}
+        assert _status(project) == {"evaluate@regmix-0", "evaluate@prior-0", "score"}
+    finally:
+        params.write_text(original)
+    _run(split, project)
+    assert _status(project) == set()
+
+
 def test_a_queued_experiment_reruns_exactly_what_its_changes_reach(project):
-    """New test documents and a regression setting, in one queued experiment. The held-out split reaches no
-    proxy, regression or simulation: the test documents rescore and retrain nothing. The setting changes the
-    regression's outputs but not its fitted model: the simulation reruns on them and finds the same mixture, so
-    no large model retrains. `dvc exp run --queue` runs in a copy under .dvc/tmp/exps/; its MLflow runs still
-    land in ./mlflow.db."""
+    """One queued experiment grows the sweep by a shard and the transfer check by a validation model; it runs
+    exactly what those reach: the new shard and what reads the proxies' losses (the regression refitted on 9
+    proxies writes the same RegMix mixture here, so no large model retrains), the new validation model, and its
+    scoring. No old shard, no tokenization. `dvc exp run --queue` runs in a copy under .dvc/tmp/exps/; its
+    MLflow runs still land in ./mlflow.db."""
     before = json.loads((project / "reports/metrics.json").read_text())
-    sets = ["-S", "domains.synthetic.test_docs=10", "-S", "regression.significance.correction=fdr_bh"]
+    optimal = (project / "models/optimal_mixture.yaml").read_text()
+    sets = ["-S", "sweep.shards=[0,1,2]", "-S", "validation.runs=[0]"]
     _run(_dvc("exp", "run", "--queue", "-n", "queued-exp", *sets), project)
     _run(_dvc("queue", "start", "-j", "1"), project)
-    deadline = time.time() + 300
+    deadline = time.time() + 400
     while time.time() < deadline and re.search(r"Queued|Running", _run(_dvc("queue", "status"), project)):
         time.sleep(1)
     assert "Success" in _run(_dvc("queue", "status"), project)
     out = _run(_dvc("queue", "logs", "queued-exp"), project)
-    rescore = {"domains", "encode_test", "score", "evaluate@regmix-0", "evaluate@prior-0"}  # the downstream task too
-    assert _ran(out) == rescore | {"regression", "simulation", "report"}, out
+    grow = {"mixtures", "proxies@2", "collect", "regression", "simulation"}
+    assert _ran(out) == grow | {"validate@0", "score", "report"}, out
     client = MlflowClient(f"sqlite:///{project}/mlflow.db")
     runs = client.search_runs(
         [client.get_experiment_by_name("regmix").experiment_id], "tags.`dvc.exp_name` = 'queued-exp'", max_results=100
     )
-    # the runs the experiment adds: the large models' downstream evaluations on the new documents
-    assert sorted(r.data.tags["mlflow.runName"] for r in runs) == ["evaluate-prior-0", "evaluate-regmix-0"]
+    # the runs the experiment adds: the grown sweep's (named after the experiment), its new shard's proxies and
+    # the validation model
+    assert sorted(r.data.tags["mlflow.runName"] for r in runs) == [
+        "large-validation-0",
+        "proxy-7",
+        "proxy-8",
+        "proxy-9",
+        "queued-exp",
+    ]
+    sweep = next(r for r in runs if r.data.tags["mlflow.runName"] == "queued-exp")
+    assert sweep.data.tags["regmix.kind"] == "sweep" and sweep.data.metrics["proxies"] == 9
     assert not list((project / ".dvc" / "tmp").rglob("mlflow.db"))
     _run(_dvc("exp", "apply", "queued-exp"), project)  # the experiment's results, into the workspace
     after = json.loads((project / "reports/metrics.json").read_text())
-    assert after["large_scored_on"] == "test (10 held-out target documents)"
-    assert after["large_valid_target_loss"] == before["large_valid_target_loss"]  # the same models
-    assert after["large_target_loss"] != before["large_target_loss"]  # scored on other documents
-
-
-def test_growing_the_sweep_and_the_validation_trains_only_the_new_shard_and_model(project):
-    out = _run(_dvc("exp", "run", "-S", "sweep.shards=[0,1,2]", "-S", "validation.runs=[0]"), project)
-    ran = _ran(out)
-    assert "proxies@2" in ran and "proxies@0" not in ran and "proxies@1" not in ran, out
-    assert "validate@0" in ran and "tokenize" not in ran and "large@prior-0" not in ran
+    assert len((project / "data/proxies/losses.csv").read_text().splitlines()) == 1 + 9
+    assert (project / "models/optimal_mixture.yaml").read_text() == optimal
+    assert after["large_target_loss"] == before["large_target_loss"]  # the same models on the same documents
     # the validation model is ranked with the runs by its test loss
-    metrics = json.loads((project / "reports/metrics.json").read_text())
     losses = json.loads((project / "data/scores/test_loss.json").read_text())
     everyone = sorted(v["target"] for v in losses.values() if v)
-    assert metrics["transfer"]["models"] == 1 and metrics["transfer"]["of"] == 3
-    mean = {run: metrics["large_target_loss"][run] for run in ("regmix", "prior")}
-    assert metrics["transfer"]["rank"] == {run: 1 + sum(x < v - 1e-6 for x in everyone) for run, v in mean.items()}
-    # `dvc exp run` leaves the experiment's results in the workspace
-    assert len((project / "data/proxies/losses.csv").read_text().splitlines()) == 1 + 9
+    assert after["transfer"]["models"] == 1 and after["transfer"]["of"] == 3
+    mean = {run: after["large_target_loss"][run] for run in ("regmix", "prior")}
+    assert after["transfer"]["rank"] == {run: 1 + sum(x < v - 1e-6 for x in everyone) for run, v in mean.items()}
 
 
 def test_bad_mixture_file_is_a_clear_error(project):
@@ -564,6 +583,8 @@ def test_bad_mixture_file_is_a_clear_error(project):
             "stages/train_large.py",
             "--name",
             "uniform",
+            "--seed",
+            "0",
             "--mixture",
             "models/baselines/uniform.yaml",
             "--tokens",

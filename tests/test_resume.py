@@ -93,8 +93,8 @@ def _start(root, tokens_dir) -> subprocess.Popen:
     env = {**os.environ, "REGMIX_PARAMS": str(root / "params.yaml"), "PYTHONPATH": str(REPO / "src")}
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("DVC_EXP_NAME", None)
-    cmd = [sys.executable, str(REPO / "stages" / "train_large.py"), "--name", "x", "--mixture", "mix.yaml"]
-    cmd += ["--tokens", str(tokens_dir), "--out", "models/large/x"]
+    cmd = [sys.executable, str(REPO / "stages" / "train_large.py"), "--name", "x", "--seed", "0"]
+    cmd += ["--mixture", "mix.yaml", "--tokens", str(tokens_dir), "--out", "models/large/x"]
     return subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

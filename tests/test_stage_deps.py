@@ -8,6 +8,7 @@ current, and a module listed but never run would rerun the stage for nothing.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import yaml
@@ -48,6 +49,69 @@ def test_every_stage_depends_on_exactly_the_modules_it_runs():
             problems.append(f"stage {name} runs {rel(runs - listed)} but does not depend on them")
         if listed - runs:
             problems.append(f"stage {name} depends on {rel(listed - runs)} but never imports them")
+    assert not problems, "\n".join(problems)
+
+
+# Params a stage reads that cannot change its outputs, so that declaring them would only rerun it for nothing.
+NOT_OUTPUTS = {
+    "mlflow": "where runs are logged, not what a stage computes",
+    "tokenize": "encode: how the files are spread over workers or Ray tasks (the same tokens, test_tokenize_scale)",
+    "tokenizer.batch_size": "documents per encode_batch call (the same tokens)",
+    "sweep": "proxies: run_sweep reads sweep.executor and sweep.ray (declared) and sweep.workers (how many at once)",
+    "sweep.threads": "torch threads per proxy worker",
+}
+DERIVED = {"sweep.n_proxies": ("sweep.shards", "sweep.shard_size")}  # properties of params, by what they read
+TRACKING = ("tracking.py",)  # MLflow runs: their keys and tags are not outputs
+
+
+def _params_read(tree: ast.AST) -> set[str]:
+    """Every `params.<section>[.<key>...]` chain read in `tree`, whole (not its prefixes)."""
+    inner = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Attribute)}
+    chains = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and id(node) not in inner:
+            parts, n = [], node
+            while isinstance(n, ast.Attribute):
+                parts.append(n.attr)
+                n = n.value
+            if isinstance(n, ast.Name) and n.id == "params":
+                chains.add(".".join(reversed(parts)))
+    return chains
+
+
+def test_every_stage_declares_the_params_its_code_reads():
+    """A param that a stage script (or a library function it passes `params` to) reads but `dvc.yaml` does not
+    declare is a change `dvc status` does not see: e.g. `validation.runs`, from which the mixtures stage writes the
+    validation models' mixtures."""
+    from dataclasses import fields
+
+    from regmix.config.params import Params
+
+    sections = {f.name for f in fields(Params)}
+    doc = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    problems = []
+    for name, spec in doc.items():
+        spec = spec.get("do") or spec
+        script = REPO / next(d for d in spec["deps"] if d.startswith("stages/"))
+        read = _params_read(ast.parse(script.read_text()))
+        read |= set(re.findall(r"\$\{([\w.]+)\}", spec["cmd"]))  # interpolated into the command: `--seed ${seed}`
+        for module in import_closure(script):
+            if module.name in TRACKING:
+                continue
+            for fn in ast.walk(ast.parse(module.read_text())):
+                if isinstance(fn, ast.FunctionDef) and any(a.arg == "params" for a in fn.args.args):
+                    read |= _params_read(fn)
+        read = {r for r in read if r.split(".")[0] in sections}
+        read = set().union(*(DERIVED.get(r, (r,)) for r in read))
+        declared = spec.get("params", [])
+        for chain in sorted(read):
+            if not any(chain == d or chain.startswith(d + ".") for d in declared) and not any(
+                chain == k or chain.startswith(k + ".") for k in NOT_OUTPUTS
+            ):
+                problems.append(f"stage {name} reads params.{chain} but does not declare it")
+        for d in declared:
+            if not any(r == d or r.startswith(d + ".") or d.startswith(r + ".") for r in read):
+                problems.append(f"stage {name} declares {d} but never reads it")
     assert not problems, "\n".join(problems)
 
 
