@@ -3,21 +3,41 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
 
 import pytest
+import torch
+from threadpoolctl import threadpool_limits
 
 from regmix.config.data import SyntheticConfig, SyntheticDomain, TokenizerConfig
 from regmix.data.synthetic import generate
 from regmix.layout import write_layout
 from regmix.tokenization.run import tokenize_layout
 
+# Two xdist workers share the machine's cores (CI: 2): one thread each, in this process (torch, numpy's BLAS) and
+# in the processes the tests start (OpenMP; stages set torch's own from params.yaml). Threads beyond the cores
+# wait on each other: a training test of 0.6 s alone took 12 s beside the pipeline tests.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
+threadpool_limits(1)
+
 REPO = Path(__file__).resolve().parents[1]
 PAPER_DATA = REPO.parent / "shared" / "regmix-paper-data"
 
 logging.getLogger("lightning").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", module="lightning")
+
+
+# The two modules that run a whole pipeline under DVC, each minutes on one worker: first, so that xdist starts them
+# at once on different workers and the other modules fill in around them (pyproject.toml: --dist loadfile
+# --no-loadscope-reorder keeps this order; xdist's default reorder puts the modules with the most tests first).
+LONGEST = ("test_pipeline.py", "test_paper_profile.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: LONGEST.index(item.path.name) if item.path.name in LONGEST else len(LONGEST))
 
 
 def tiny_synthetic(seed: int = 0) -> SyntheticConfig:

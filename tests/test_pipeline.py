@@ -66,6 +66,7 @@ TINY = {
             "eval_tokens": 256,
             "schedule": "cosine",
         },
+        "threads": 1,  # beside the other xdist worker: one thread per process on 2 cores
     },
 }
 
@@ -539,11 +540,14 @@ def test_a_queued_experiment_reruns_exactly_what_its_changes_reach(project):
     sets = ["-S", "sweep.shards=[0,1,2]", "-S", "validation.runs=[0]"]
     _run(_dvc("exp", "run", "--queue", "-n", "queued-exp", *sets), project)
     _run(_dvc("queue", "start", "-j", "1"), project)
-    deadline = time.time() + 400
-    while time.time() < deadline and re.search(r"Queued|Running", _run(_dvc("queue", "status"), project)):
-        time.sleep(1)
-    assert "Success" in _run(_dvc("queue", "status"), project)
-    out = _run(_dvc("queue", "logs", "queued-exp"), project)
+    # follow the experiment's log to its end, once the worker has taken it up (`dvc queue status` in a loop would
+    # start a DVC process a second, on the cores the experiment runs on)
+    for _ in range(60):
+        out = _run(_dvc("queue", "logs", "--follow", "queued-exp"), project, check=False)
+        if out.startswith("Following logs"):
+            break
+        time.sleep(2)  # not started yet
+    assert "Success" in _run(_dvc("queue", "status"), project), out
     grow = {"mixtures", "proxies@2", "collect", "regression", "simulation"}
     assert _ran(out) == grow | {"validate@0", "score", "report"}, out
     client = MlflowClient(f"sqlite:///{project}/mlflow.db")
