@@ -37,7 +37,8 @@ def main(args, params):
     from regmix.training.loop import build_fabric
 
     fabric = build_fabric(params.large.fabric, params.large.train.precision)
-    fabric.launch(run, args, params)  # starts the other processes of this node (DDP, FSDP); then runs `run` in each
+    # starts the other processes of this node (DDP, FSDP), which run this script again; then runs `run` in each
+    fabric.launch(run, args, params, store, mixture)
 
 
 def run_key(name: str, mixture: dict, cfg, model_cfg, fabric_cfg, store: TokenStore) -> str:
@@ -55,7 +56,7 @@ def remove_stale_checkpoints(folder: Path, name: str) -> None:
             shutil.rmtree(other, ignore_errors=True)
 
 
-def run(fabric, args, params):
+def run(fabric, args, params, store: TokenStore, mixture: dict):
     import torch
     from tqdm import tqdm
 
@@ -63,8 +64,6 @@ def run(fabric, args, params):
     from regmix.training.loop import train
 
     rank0 = fabric.global_rank == 0
-    store = TokenStore(args.tokens)
-    mixture = read_mixture_yaml(args.mixture, store.train_domains)
     cfg, model_cfg = dataclasses.replace(params.large.train, seed=args.seed), params.large.model
     torch.set_num_threads(params.large.threads)
     key = run_key(args.name, mixture, cfg, model_cfg, params.large.fabric, store)

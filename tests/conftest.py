@@ -17,8 +17,8 @@ from regmix.layout import write_layout
 from regmix.tokenization.run import tokenize_layout
 
 # Two xdist workers share the machine's cores (CI: 2): one thread each, in this process (torch, numpy's BLAS) and
-# in the processes the tests start (OpenMP; stages set torch's own from params.yaml). Threads beyond the cores
-# wait on each other: a training test of 0.6 s alone took 12 s beside the pipeline tests.
+# in the processes the tests start (OpenMP; stages set torch's own from params.yaml): threads beyond the cores
+# wait on each other, and the in-process training tests slowed many times beside the pipeline tests.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
 threadpool_limits(1)

@@ -579,11 +579,21 @@ def test_a_queued_experiment_reruns_exactly_what_its_changes_reach(project):
     assert after["transfer"]["rank"] == {run: 1 + sum(x < v - 1e-6 for x in everyone) for run, v in mean.items()}
 
 
+# runs a stage script as `python <script> <args>` does, then prints which heavy libraries it had imported
+_HEAVY = (
+    "import runpy, sys\nsys.argv = sys.argv[1:]\ntry:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    "finally:\n    print('imported:', sorted(m for m in ('torch', 'lightning', 'mlflow') if m in sys.modules))"
+)
+
+
 def test_bad_mixture_file_is_a_clear_error(project):
+    """Reported before torch, Lightning and MLflow load."""
     (project / "models/baselines/uniform.yaml").write_text("train:\n  train_web: -1\n  train_wiki: 2\n")
     out = _run(
         [
             sys.executable,
+            "-c",
+            _HEAVY,
             "stages/train_large.py",
             "--name",
             "uniform",
@@ -600,4 +610,4 @@ def test_bad_mixture_file_is_a_clear_error(project):
         check=False,
     )
     assert "error: models/baselines/uniform.yaml, field 'web': weight -1 is negative" in out
-    assert "Traceback" not in out
+    assert "Traceback" not in out and "imported: []" in out
