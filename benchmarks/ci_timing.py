@@ -4,10 +4,10 @@
 
 Clones the committed HEAD (uncommitted changes are not timed) into a temporary folder, links the
 repository's `../shared` beside the clone (the tests read the paper's data from there, as in CI),
-and runs `.ci/run` there with CI=true and no standard input: a fresh venv, `pip install -r
-requirements-dev.txt`, ruff, pytest. Records the wall time of the whole command, pytest's own time
+and runs `.ci/run` there with CI=true and no standard input: a fresh venv, the README's install
+(uv) of requirements-dev.txt, ruff, pytest. Records the wall time of the whole command, pytest's own time
 and its counts (passed, skipped, ...), with the commit and machine facts. A failing run writes
-nothing and exits 1. It takes as long as CI: about 7 minutes on 2 idle cores.
+nothing and exits 1. It takes as long as CI (the last figure: benchmarks/results/ci_timing.json).
 """
 
 from __future__ import annotations

@@ -161,3 +161,23 @@ def test_reworded_phrase_fails(tmp_path, monkeypatch):
     root = _project(tmp_path, "it ran in 1 s\n", None, None)
     (result,) = rt.check(root)
     assert result.ok is False and "no longer has this phrase" in result.message
+
+
+def _bash_blocks(text: str) -> list[str]:
+    return [b.split("```", 1)[0].strip() for b in text.split("```bash\n")[1:]]
+
+
+def test_readme_commands_are_what_ci_and_the_timing_benchmark_run():
+    # the two set-up commands are the first two bash blocks; a changed install must change all three places
+    main, tests = _bash_blocks(README)[:2]
+    spec = importlib.util.spec_from_file_location("pipeline_timing", REPO / "benchmarks" / "pipeline_timing.py")
+    sys.path.insert(0, str(REPO / "benchmarks"))  # pipeline_timing imports its sibling provenance.py
+    try:
+        timing = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(timing)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    assert main == f"python3 -m venv .venv && . .venv/bin/activate && {timing.INSTALL} && dvc repro"
+    assert tests == (REPO / ".ci" / "run").read_text().strip().splitlines()[-1]
+    dev_install = timing.INSTALL.replace("requirements.txt", "requirements-dev.txt")
+    assert tests.startswith(f"python3 -m venv .venv && . .venv/bin/activate && {dev_install} && ")
