@@ -348,7 +348,7 @@ FIGURES = [
         lambda d: (
             minsec(d["first_results_s"]),
             str(d["machine"]["usable_cores"]),
-            f"{step(d, 'venv + pip install -r requirements.txt')['wall_s']:.0f}",
+            f"{step(d, 'venv + install (README)')['wall_s']:.0f}",
         ),
     ),
     Figure(
