@@ -37,9 +37,9 @@ from regmix.files import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 # The README's first command is `python3 -m venv .venv && . .venv/bin/activate && {INSTALL} && dvc repro`
-# (tests/test_readme_figures.py checks it): pip installs uv and torch (pip knows the machine's CPU wheel),
-# uv the rest, in parallel and from its cache.
-INSTALL = "pip install uv==0.13.9 torch==2.13.0 && uv pip install --compile-bytecode -r requirements.txt"
+# (tests/test_readme_figures.py checks it): pip installs uv and torch alone (pip knows the machine's
+# CPU wheel), uv the rest and torch's dependencies, in parallel and from its cache.
+INSTALL = "pip install --no-deps uv==0.13.9 torch==2.13.0 && uv pip install --compile-bytecode -r requirements.txt"
 INSTALL_LABEL = "venv + install (README)"
 
 

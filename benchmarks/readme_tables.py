@@ -46,6 +46,9 @@ BLOCK = re.compile(r"<!-- table: (?P<source>\S+) -->\n(?P<body>.*?)<!-- /table -
 MAKERS = {
     "benchmarks/results/regression_benchmark.json": "OPENBLAS_NUM_THREADS=1 python benchmarks/regression_benchmark.py",
     "benchmarks/results/pipeline_timing_default.json": "python benchmarks/pipeline_timing.py --fresh-venv",
+    # the run before the uv install and the smaller large models
+    "benchmarks/results/pipeline_timing_default_before.json": "git show ccafed9:benchmarks/results/"
+    "pipeline_timing_default.json",
     "benchmarks/results/pipeline_timing_512.json": "python benchmarks/pipeline_timing.py --name 512 "
     "$(python -m regmix.profiles tiny) -S 'sweep.shards=[0,...,15]' -S sweep.shard_size=32",
     "benchmarks/results/ci_timing.json": "python benchmarks/ci_timing.py",
@@ -274,7 +277,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "benchmarks/results/regression_benchmark.json": render_regression,
     "benchmarks/results/gpu_proxy_throughput_*.json": render_gpu,
     "reports/metrics.json": render_large_losses,
-    "benchmarks/results/pipeline_timing_default.json": render_stage_times,
+    "benchmarks/results/pipeline_timing_default*.json": render_stage_times,  # *_before.json: an earlier run
     "benchmarks/results/pipeline_timing_validate.json": render_validate,
 }
 

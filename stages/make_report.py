@@ -51,10 +51,12 @@ def main(args, params):
     proxy_mixtures = list(mixture_rows(read_mixtures_csv(Path(args.mixtures) / "mixtures.csv", domains)).values())
     report_figures.mixture_distributions(out_figures / "proxy_mixtures.png", proxy_mixtures, store.prior())
     curves = pd.read_csv(Path(args.proxies) / "curves.csv")
+    unigram = unigram_loss(store, target)
     report_figures.proxy_curves(
         out_figures / "proxy_curves.png",
         {i: list(zip(g["step"], g[target], strict=True)) for i, g in curves.groupby("index")},
         target,
+        unigram,
     )
     figures = {
         p.name: p for d in (Path(args.regression), Path(args.simulation)) for p in sorted(d.glob("figures/*.png"))
@@ -65,7 +67,7 @@ def main(args, params):
         "band": pd.read_csv(Path(args.simulation) / "band.csv"),
     }
     losses = pd.read_csv(Path(args.proxies) / "losses.csv")
-    proxies = {"target_loss": losses[loss_column(target)], "unigram": unigram_loss(store, target)}
+    proxies = {"target_loss": losses[loss_column(target)], "unigram": unigram}
     metrics = write_report(
         args.out,
         fit,

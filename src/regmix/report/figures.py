@@ -22,15 +22,24 @@ def mixture_distributions(path, mixtures: list[dict[str, float]], prior: dict[st
     save_figure(fig, path)
 
 
-def proxy_curves(path, curves: dict[int, list[tuple[int, float]]], target: str) -> None:
-    """Target validation loss against step, one line per proxy."""
+def proxy_curves(path, curves: dict[int, list[tuple[int, float]]], target: str, unigram: float) -> None:
+    """Target validation loss against step, one line per proxy, beside a unigram model's; proxies evaluated
+    only at the end (`eval_every: 0`) give a histogram of their final losses instead."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for points in curves.values():
-        steps, losses = zip(*points, strict=True)
-        ax.plot(steps, losses, color="C0", alpha=0.3, lw=1, marker="." if len(steps) < 3 else None)
-    ax.set_xlabel("step")
-    ax.set_ylabel(f"{target} validation loss")
+    if all(len(points) == 1 for points in curves.values()):
+        ax.hist([points[-1][1] for points in curves.values()], bins=20, color="C0", alpha=0.7)
+        ax.axvline(unigram, color="C3", ls="--", label=f"unigram ({unigram:.3f})")
+        ax.set_xlabel(f"final {target} validation loss")
+        ax.set_ylabel("proxies")
+    else:
+        for points in curves.values():
+            steps, losses = zip(*points, strict=True)
+            ax.plot(steps, losses, color="C0", alpha=0.3, lw=1, marker="." if len(steps) < 3 else None)
+        ax.axhline(unigram, color="C3", ls="--", label=f"unigram ({unigram:.3f})")
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"{target} validation loss")
     ax.set_title(f"{len(curves)} proxies")
+    ax.legend()
     save_figure(fig, path)
 
 
