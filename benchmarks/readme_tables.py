@@ -47,7 +47,7 @@ MAKERS = {
     "benchmarks/results/regression_benchmark.json": "OPENBLAS_NUM_THREADS=1 python benchmarks/regression_benchmark.py",
     "benchmarks/results/pipeline_timing_default.json": "python benchmarks/pipeline_timing.py --fresh-venv",
     # the run before the uv install and the smaller large models
-    "benchmarks/results/pipeline_timing_default_before.json": "git show ccafed9:benchmarks/results/"
+    "benchmarks/results/pipeline_timing_default_before.json": "git show e5993a9:benchmarks/results/"
     "pipeline_timing_default.json",
     "benchmarks/results/pipeline_timing_512.json": "python benchmarks/pipeline_timing.py --name 512 "
     "$(python -m regmix.profiles tiny) -S 'sweep.shards=[0,...,15]' -S sweep.shard_size=32",
@@ -311,6 +311,7 @@ class Figure:
 
 
 PIPE = "benchmarks/results/pipeline_timing_default.json"
+PIPE_BEFORE = "benchmarks/results/pipeline_timing_default_before.json"
 VALIDATE = "benchmarks/results/pipeline_timing_validate.json"
 TESTS = "benchmarks/results/ci_timing.json"
 DVC_OVERHEAD = "benchmarks/results/dvc_overhead.json"
@@ -360,6 +361,11 @@ FIGURES = [
         lambda d: (str(d["passed"]), str(d["skipped"]), minsec(d["wall_s"]), str(d["machine"]["usable_cores"])),
     ),
     Figure(r"of which pytest takes " + MINSEC, TESTS, lambda d: minsec(d["pytest_s"])),
+    Figure(
+        r"measured at commit ccafed9: " + MINSEC + r", of which (\d+) s for `pip install -r requirements.txt`",
+        PIPE_BEFORE,
+        lambda d: (minsec(d["first_results_s"]), f"{step(d, 'venv + pip install -r requirements.txt')['wall_s']:.0f}"),
+    ),
     Figure(r"the no-op rerun \((\d+\.\d) s\)", PIPE, lambda d: f"{step(d, 'dvc repro (no-op)')['wall_s']:.1f}"),
     Figure(
         r"`dvc status` takes (\d+\.\d) s instead of (\d+\.\d) s, and DVC's own time around each stage it runs is "
