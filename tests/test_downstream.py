@@ -39,7 +39,7 @@ CFG = EvaluateParams(prefix_words=12, continuation_words=6, batch_size=8)
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """One torch thread, as the stage uses (evaluate.threads): on 2 shared cores two threads can be 7x slower."""
+    """One torch thread, as the tests' stages use (evaluate.threads): on 2 shared cores two threads can be 7x slower."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

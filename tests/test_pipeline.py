@@ -54,7 +54,8 @@ TINY = {
     },
     "regression": {"candidates": ["linear", "loglinear"], "folds": 3, "n_bootstrap": 50},
     "validation": {"runs": []},  # the queued experiment adds one
-    "evaluate": {"prefix_words": 8, "continuation_words": 4},  # within the tiny models' 32-token window
+    # within the tiny models' 32-token window; one thread beside the other xdist worker (2 oversubscribe 2 cores)
+    "evaluate": {"prefix_words": 8, "continuation_words": 4, "threads": 1},
     "simulation": {"n_candidates": 5000, "top_k": 10, "n_bootstrap": 2, "bootstrap_candidates": 2000},
     "large": {
         "model": {"n_layer": 1, "n_head": 2, "n_embd": 48, "intermediate_size": 96, "block_size": 32},
