@@ -12,6 +12,7 @@ import platform
 import shlex
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -34,6 +35,16 @@ def git_commit() -> dict:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
+def cpu_probe_s() -> float:
+    """Seconds for a fixed pure-Python loop (10M additions): the machine's own speed, which the load average does
+    not show (this 2-core machine once ran everything about twice as slowly for hours, with a load near 0)."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return round(time.perf_counter() - start, 3)
+
+
 def machine() -> dict:
     """Cores, CPU, load and thread settings: timings mean little without them."""
     try:
@@ -50,6 +61,7 @@ def machine() -> dict:
         "cpu": platform.processor() or platform.machine(),
         "platform": platform.platform(),
         "load_average_at_start": load,  # 1, 5, 15 minutes: other jobs on a shared machine slow timings
+        "cpu_probe_s": cpu_probe_s(),
         "threads_env": {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS") if k in os.environ},
     }
 

@@ -85,6 +85,7 @@ def run(fabric, args, params, store: TokenStore, mixture: dict):
         on_step=lambda step, total: (setattr(bar, "total", total), bar.update(step - bar.n)),
         on_eval=live.log_progress if live else None,
         resume=resume,  # saved every cfg.checkpoint_every steps
+        target=params.domains.target,
     )
     bar.close()
     # the checkpoint appears whole or not at all; saving is collective (FSDP gathers), rank 0 writes

@@ -21,8 +21,19 @@ def main(args, params):
     store = TokenStore(args.tokens)
     mixtures = mixture_rows(read_mixtures_csv(args.mixtures, store.train_domains))
     train_cfg = dataclasses.replace(params.proxy.train, seed=params.seed)
+    # the target matters to a proxy only through its own evaluation budget (a cached proxy stays valid otherwise)
+    target = params.domains.target if train_cfg.target_eval_tokens else None
     jobs = [
-        ProxyJob(i, m, args.tokens, params.proxy.model, train_cfg, tuple(store.eval_domains), params.sweep.threads)
+        ProxyJob(
+            i,
+            m,
+            args.tokens,
+            params.proxy.model,
+            train_cfg,
+            tuple(store.eval_domains),
+            params.sweep.threads,
+            target=target,
+        )
         for i, m in mixtures.items()
     ]
     tracker = SweepTracker(params, args.tokens)

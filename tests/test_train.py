@@ -8,7 +8,7 @@ from regmix.config.params import build
 from regmix.config.training import PAPER_PRESETS, ModelConfig, TrainConfig
 from regmix.errors import InputError
 from regmix.token_store import TokenStore
-from regmix.training.loop import MixtureBatches, train
+from regmix.training.loop import MixtureBatches, eval_windows, evaluate, train
 from regmix.training.model import build_model, count_parameters
 
 TINY = ModelConfig(n_layer=1, n_head=2, n_embd=32, intermediate_size=64, block_size=32)
@@ -50,6 +50,30 @@ def test_training_is_deterministic_and_learns(tokens_dir):
     assert a.train_loss[-1][1] < a.train_loss[0][1]
     _, c = train(TINY, dataclasses.replace(CFG, seed=1), mix, store, store.eval_domains)
     assert c.final != a.final
+
+
+def test_eval_windows_spread_over_the_whole_split(tokens_dir):
+    store = TokenStore(tokens_dir)
+    a = np.asarray(store.array("valid", "target"))
+    slots = (len(a) - 1) // 16
+    every = eval_windows(store, "target", 16, 10**9)
+    assert every.shape == (slots, 17) and every[-1, -1] == a[slots * 16]  # the budget above the split: all of it
+    n = slots // 3
+    some = eval_windows(store, "target", 16, 16 * n + 15)  # a third of the split
+    rows = [next(i for i in range(slots) if torch.equal(w, every[i])) for w in some]
+    # evenly spaced from the first window to the last few, not the first n
+    assert len(rows) == n and rows[0] == 0 and rows[-1] >= slots - 6 and set(np.diff(rows)) <= {3, 4}
+
+
+def test_the_target_is_evaluated_on_its_own_budget(tokens_dir):
+    store = TokenStore(tokens_dir)
+    cfg = dataclasses.replace(CFG, eval_every=0, eval_tokens=32, target_eval_tokens=96)
+    assert (cfg.eval_budget("target", "target"), cfg.eval_budget("alpha", "target")) == (96, 32)
+    assert cfg.eval_budget("target", None) == 32
+    model, r = train(TINY, cfg, {"alpha": 1.0}, store, ["alpha", "target"], target="target")
+    three = evaluate(model, {"target": eval_windows(store, "target", 32, 96)}, 8, "cpu")["target"]
+    one = evaluate(model, {"target": eval_windows(store, "target", 32, 32)}, 8, "cpu")["target"]
+    assert r.final["target"] == pytest.approx(three, abs=1e-9) and abs(three - one) > 1e-4
 
 
 def test_mixture_changes_domain_losses(tokens_dir):

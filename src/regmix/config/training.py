@@ -87,6 +87,7 @@ class TrainConfig:
     precision: Precision = "32-true"
     eval_every: NonNegativeInt = 0  # steps between evaluations; 0: only at the end
     eval_tokens: PositiveInt = 8192  # validation tokens per domain
+    target_eval_tokens: PositiveInt | None = None  # the target's (the regression's label); None: eval_tokens
     log_every: PositiveInt = 5  # steps between recorded training losses
     checkpoint_every: NonNegativeInt = 0  # steps between resume checkpoints (large runs); 0: never
     seed: Seed = 0
@@ -116,6 +117,12 @@ class TrainConfig:
                 "make batch_size a multiple of devices x micro_batch_size",
             )
         return per_rank // micro
+
+    def eval_budget(self, domain: str, target: str | None = None) -> int:
+        """Validation tokens to evaluate on `domain`: `target_eval_tokens` for the target, else `eval_tokens`."""
+        if domain == target and self.target_eval_tokens is not None:
+            return self.target_eval_tokens
+        return self.eval_tokens
 
     def steps(self, block_size: int) -> int:
         return max(1, self.tokens // (self.batch_size * block_size))

@@ -40,6 +40,7 @@ class ProxyJob:
     eval_domains: tuple[str, ...]
     threads: int = 1
     accelerator: str = "cpu"  # "cuda" on a GPU worker (a Ray task with num_gpus > 0): other losses
+    target: str | None = None  # the domain evaluated on `train.target_eval_tokens`
 
     def key(self, environment: str) -> str:
         """The cache key: this job's settings and `environment` (data, code and library versions)."""
@@ -50,6 +51,7 @@ class ProxyJob:
                 dataclasses.asdict(self.train),
                 self.eval_domains,
                 self.accelerator,
+                self.target,
                 environment,
             ]
         )
@@ -78,7 +80,8 @@ def train_proxy(job: ProxyJob) -> tuple[int, dict]:
 
     torch.set_num_threads(job.threads)
     fabric = Fabric(accelerator=job.accelerator, devices=1, precision=job.train.precision)
-    _, result = train(job.model, job.train, job.mixture, TokenStore(job.tokens_dir), list(job.eval_domains), fabric)
+    store = TokenStore(job.tokens_dir)
+    _, result = train(job.model, job.train, job.mixture, store, list(job.eval_domains), fabric, target=job.target)
     return job.index, json.loads(json.dumps(result.as_dict()))  # as the cache returns it: lists, not tuples
 
 

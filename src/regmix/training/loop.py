@@ -128,17 +128,23 @@ class MixtureBatches:
 
 
 def eval_windows(store: TokenStore, domain: str, block_size: int, max_tokens: int) -> torch.Tensor:
-    """The first non-overlapping `block_size + 1` windows of a domain's validation tokens."""
+    """About `max_tokens` of a domain's validation tokens: `block_size + 1` windows spread evenly over the split.
+
+    The split is cut into non-overlapping windows and every k-th is kept, so a budget smaller than the split
+    still reads documents from all of it, not only its first few.
+    """
     a = store.array("valid", domain)
-    n = min(max(1, max_tokens // block_size), (len(a) - 1) // block_size)
+    slots = (len(a) - 1) // block_size
+    n = min(max(1, max_tokens // block_size), slots)
     if n < 1:
         raise InputError(
             f"validation tokens of domain {domain!r}",
             f"{len(a)} tokens, fewer than one block of {block_size + 1}",
             "add validation data or lower block_size",
         )
-    idx = np.arange(n)[:, None] * block_size + np.arange(block_size + 1)[None, :]
-    return torch.from_numpy(np.asarray(a[: n * block_size + 1], dtype=np.int64)[idx])
+    starts = (np.arange(n) * slots // n) * block_size
+    tokens = np.asarray(a[: slots * block_size + 1], dtype=np.int64)
+    return torch.from_numpy(tokens[starts[:, None] + np.arange(block_size + 1)[None, :]])
 
 
 @torch.no_grad()
@@ -210,6 +216,7 @@ def train(
     on_step: Callable[[int, int], None] | None = None,
     on_eval: Callable[[TrainResult], None] | None = None,
     resume: str | Path | None = None,
+    target: str | None = None,
 ) -> tuple[torch.nn.Module, TrainResult]:
     """Train a model on `mixture`; return it (Fabric-wrapped) and its loss curves.
 
@@ -218,6 +225,7 @@ def train(
     whose gradients accumulate (synchronised across processes only on the last) before one step.
     `on_eval(result)` runs after each evaluation (live tracking). With `resume` (a file), the run
     continues from the checkpoint there if there is one, and saves one every `cfg.checkpoint_every` steps.
+    `target` (a domain) is evaluated on `cfg.target_eval_tokens`.
     """
     fabric = fabric or Fabric(accelerator="cpu", devices=1, precision=cfg.precision)
     accumulation = cfg.accumulation(fabric.world_size)
@@ -232,7 +240,7 @@ def train(
 
     T = model_cfg.block_size
     batches = MixtureBatches(store, mixture, T, cfg.batch_size, cfg.seed, fabric.global_rank, fabric.world_size)
-    windows = {d: eval_windows(store, d, T, cfg.eval_tokens) for d in eval_domains}
+    windows = {d: eval_windows(store, d, T, cfg.eval_budget(d, target)) for d in eval_domains}
     steps = cfg.steps(T)
     # a resumed run continues exactly where its last checkpoint left off
     done, result = load_resume(fabric, resume, model, optimizer, batches) if resume else (0, TrainResult())
