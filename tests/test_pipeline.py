@@ -533,9 +533,9 @@ def test_new_test_documents_rescore_every_model_and_retrain_nothing(project):
 def test_a_queued_experiment_reruns_exactly_what_its_changes_reach(project):
     """One queued experiment grows the sweep by a shard and the transfer check by a validation model; it runs
     exactly what those reach: the new shard and what reads the proxies' losses (the regression refitted on 9
-    proxies writes the same RegMix mixture here, so no large model retrains), the new validation model, and its
-    scoring. No old shard, no tokenization. `dvc exp run --queue` runs in a copy under .dvc/tmp/exps/; its
-    MLflow runs still land in ./mlflow.db."""
+    proxies moves RegMix's mixture here, so RegMix's large model retrains and is evaluated again; the prior's
+    does not), the new validation model, and the scoring. No old shard, no tokenization. `dvc exp run --queue`
+    runs in a copy under .dvc/tmp/exps/; its MLflow runs still land in ./mlflow.db."""
     before = json.loads((project / "reports/metrics.json").read_text())
     optimal = (project / "models/optimal_mixture.yaml").read_text()
     sets = ["-S", "sweep.shards=[0,1,2]", "-S", "validation.runs=[0]"]
@@ -550,14 +550,17 @@ def test_a_queued_experiment_reruns_exactly_what_its_changes_reach(project):
         time.sleep(2)  # not started yet
     assert "Success" in _run(_dvc("queue", "status"), project), out
     grow = {"mixtures", "proxies@2", "collect", "regression", "simulation"}
-    assert _ran(out) == grow | {"validate@0", "score", "report"}, out
+    moved = {"run_mixture@regmix", "large@regmix-0", "evaluate@regmix-0"}
+    assert _ran(out) == grow | moved | {"validate@0", "score", "report"}, out
     client = MlflowClient(f"sqlite:///{project}/mlflow.db")
     runs = client.search_runs(
         [client.get_experiment_by_name("regmix").experiment_id], "tags.`dvc.exp_name` = 'queued-exp'", max_results=100
     )
-    # the runs the experiment adds: the grown sweep's (named after the experiment), its new shard's proxies and
-    # the validation model
+    # the runs the experiment adds: the grown sweep's (named after the experiment), its new shard's proxies, the
+    # validation model, and RegMix's retrained model and its evaluation
     assert sorted(r.data.tags["mlflow.runName"] for r in runs) == [
+        "evaluate-regmix-0",
+        "large-regmix-0",
         "large-validation-0",
         "proxy-7",
         "proxy-8",
@@ -570,8 +573,10 @@ def test_a_queued_experiment_reruns_exactly_what_its_changes_reach(project):
     _run(_dvc("exp", "apply", "queued-exp"), project)  # the experiment's results, into the workspace
     after = json.loads((project / "reports/metrics.json").read_text())
     assert len((project / "data/proxies/losses.csv").read_text().splitlines()) == 1 + 9
-    assert (project / "models/optimal_mixture.yaml").read_text() == optimal
-    assert after["large_target_loss"] == before["large_target_loss"]  # the same models on the same documents
+    assert (project / "models/optimal_mixture.yaml").read_text() != optimal
+    # the prior's model is the same on the same documents; RegMix's is another
+    assert after["large_target_loss"]["prior"] == before["large_target_loss"]["prior"]
+    assert after["large_target_loss"]["regmix"] != before["large_target_loss"]["regmix"]
     # the validation model is ranked with the runs by its test loss
     losses = json.loads((project / "data/scores/test_loss.json").read_text())
     everyone = sorted(v["target"] for v in losses.values() if v)
