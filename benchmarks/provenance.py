@@ -37,7 +37,7 @@ def git_commit() -> dict:
 
 def cpu_probe_s() -> float:
     """Seconds for a fixed pure-Python loop (10M additions): the machine's own speed, which the load average does
-    not show (this 2-core machine once ran everything about twice as slowly for hours, with a load near 0)."""
+    not show (a slowed machine with no other load reads as idle)."""
     start = time.perf_counter()
     total = 0
     for i in range(10_000_000):

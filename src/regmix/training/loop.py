@@ -142,9 +142,8 @@ def eval_windows(store: TokenStore, domain: str, block_size: int, max_tokens: in
             f"{len(a)} tokens, fewer than one block of {block_size + 1}",
             "add validation data or lower block_size",
         )
-    starts = (np.arange(n) * slots // n) * block_size
-    tokens = np.asarray(a[: slots * block_size + 1], dtype=np.int64)
-    return torch.from_numpy(tokens[starts[:, None] + np.arange(block_size + 1)[None, :]])
+    starts = (np.arange(n) * slots // n) * block_size  # read window by window: a split may be far larger
+    return torch.from_numpy(np.stack([np.asarray(a[s : s + block_size + 1], dtype=np.int64) for s in starts]))
 
 
 @torch.no_grad()
