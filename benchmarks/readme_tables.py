@@ -62,6 +62,7 @@ MAKERS = {
     "reports/metrics.json": "dvc repro   # then commit reports/metrics.json",
     "benchmarks/results/pipeline_timing_validate.json": "python benchmarks/pipeline_timing.py --name validate "
     "--metrics-out /tmp/metrics_validate.json $(python -m regmix.profiles validate)",
+    "benchmarks/results/large_parallelism.json": "python benchmarks/large_parallelism.py",
 }
 
 
@@ -242,6 +243,13 @@ def render_stage_times(d: dict, source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_parallelism(d: dict, source: str) -> str:
+    """README's table of the default large model trained three ways on 2 cores."""
+    lines = ["| way | s per model | speed-up |", "|---|---|---|"]
+    lines += [f"| {w['way']} | {w['s_per_model']:.1f} | {w['speedup']:.2f} |" for w in d["ways"]]
+    return "\n".join(lines) + "\n"
+
+
 def render_tokenize(d: dict, source: str) -> str:
     """README's table of the tokenize benchmark: throughput, memory and the ratio to bare `encode_batch`."""
     lines = [
@@ -279,6 +287,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "reports/metrics.json": render_large_losses,
     "benchmarks/results/pipeline_timing_default*.json": render_stage_times,  # *_before.json: an earlier run
     "benchmarks/results/pipeline_timing_validate.json": render_validate,
+    "benchmarks/results/large_parallelism.json": render_parallelism,
 }
 
 
