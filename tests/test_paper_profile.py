@@ -75,6 +75,7 @@ def test_paper_profile_has_the_papers_settings():
     assert (p.batch_size, p.steps(2048), p.lr, p.schedule, p.warmup_steps) == (512, 1000, 4e-4, "constant", 100)
     # the target is evaluated as every domain (the default's larger target budget is not inherited)
     assert p.eval_budget(params.domains.target, params.domains.target) == p.eval_tokens == 1_638_400
+    assert l.eval_budget(params.domains.target, params.domains.target) == l.eval_tokens == 409_600
     assert (l.batch_size, l.steps(2048), l.lr, l.min_lr, l.schedule) == (512, 25_000, 4e-4, 1e-5, "cosine")
     m = params.mixtures
     assert (m.temperature, m.min_strength, m.max_strength, m.max_epochs, m.min_weight) == (0.5, 0.1, 5.0, 15.0, 2e-4)
