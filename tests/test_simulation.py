@@ -16,8 +16,9 @@ from regmix.config.simulation import SimulationConfig
 from regmix.errors import InputError
 from regmix.formats import read_mixture_yaml, write_mixture_yaml, write_mixtures_csv
 from regmix.mixtures.sampling import sample_candidates, sample_mixtures
+from regmix.regression.estimators import make_estimator
 from regmix.regression.fit import fit_dir
-from regmix.simulation.simulate import read_prior, simulate_dir, top_k_mean
+from regmix.simulation.simulate import predict_chunks, read_prior, simulate_dir, top_k_mean
 
 DOMAINS = ["web", "wiki", "code", "math"]
 TARGET = "metric/wiki_val_loss"
@@ -108,9 +109,10 @@ def test_top_k_mean_of_a_known_quadratic():
 
 
 def test_simulation_is_deterministic(model_dir, tmp_path):
+    """The same outputs twice, and with chunks predicted in threads."""
     prior = model_dir.parent / "prior.yaml"
     simulate_dir(model_dir, prior, tmp_path / "a", small())
-    simulate_dir(model_dir, prior, tmp_path / "b", small())
+    simulate_dir(model_dir, prior, tmp_path / "b", small(threads=2))
     for name in [
         "optimal_mixture.yaml",
         "band.csv",
@@ -119,6 +121,19 @@ def test_simulation_is_deterministic(model_dir, tmp_path):
         "figures/mixture_band.png",
     ]:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_predicting_chunks_in_threads_equals_one_prediction():
+    """Uneven chunks of a LightGBM model's candidates, in 1 to 3 threads: each row's value is that of one call."""
+    rng = np.random.default_rng(0)
+    X = rng.dirichlet(np.ones(4), 200)
+    est = make_estimator("lightgbm", RegressionConfig(lightgbm={"n_estimators": 30, "min_child_samples": 5}))
+    est.fit(X, X @ np.array([1.0, -2.0, 0.5, 0.0]) + rng.normal(0, 0.01, 200))
+    candidates = rng.dirichlet(np.ones(4), 10_001)
+    expected = est.predict(candidates)
+    assert np.unique(expected).size > 20  # a model that predicts many values, so a misplaced chunk shows
+    for chunk, threads in [(10_001, 1), (3_000, 2), (7, 3), (100_000, 2)]:
+        assert np.array_equal(predict_chunks(est, candidates, chunk, threads), expected), (chunk, threads)
 
 
 def test_caps_are_respected(model_dir, tmp_path):

@@ -19,6 +19,7 @@ class SimulationConfig:
     n_bootstrap: NonNegativeInt = 10  # refits on resampled proxies for the band (0: no band)
     bootstrap_candidates: PositiveInt = 100_000  # candidates per bootstrap refit (the first ones of the main set)
     chunk_size: PositiveInt = 200_000  # candidates predicted at once (bounds memory)
+    threads: PositiveInt = 1  # chunks predicted at once, in threads (the predictions do not depend on it)
     histogram_bins: PositiveInt = 100
     seed: Seed = 0
     figures: bool = True
