@@ -63,6 +63,8 @@ MAKERS = {
     "benchmarks/results/pipeline_timing_validate.json": "python benchmarks/pipeline_timing.py --name validate "
     "--metrics-out /tmp/metrics_validate.json $(python -m regmix.profiles validate)",
     "benchmarks/results/large_parallelism.json": "python benchmarks/large_parallelism.py",
+    "benchmarks/results/proxy_tuning.json": "dvc exp run -S proxy.train.batch_size=8 && "
+    "python benchmarks/valid_scores.py --label 'batch 8'   # one entry per setting tried",
 }
 
 
@@ -250,6 +252,22 @@ def render_parallelism(d: dict, source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_tuning(d: dict, source: str = "") -> str:
+    """README's table of the proxy settings tried, scored on the target's validation documents."""
+    lines = [
+        "| proxy settings | RegMix | prior | uniform | w* | gap closure on valid | 95% CI | L1 to w* | rho |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in d["entries"]:
+        v, (lo, hi) = e["valid_loss"], e["valid_gap_closure_ci95"]
+        lines.append(
+            f"| {e['label']} | {v['regmix']:.4f} | {v['prior']:.4f} | {v['uniform']:.4f} | {v['truth']:.4f} "
+            f"| {e['valid_gap_closure']:.0%} | {lo:.0%} to {hi:.0%} | {e['l1_to_truth']:.2f} "
+            f"| {e['regression']['nested_cv_spearman']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def render_tokenize(d: dict, source: str) -> str:
     """README's table of the tokenize benchmark: throughput, memory and the ratio to bare `encode_batch`."""
     lines = [
@@ -288,6 +306,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "benchmarks/results/pipeline_timing_default*.json": render_stage_times,  # *_before.json: an earlier run
     "benchmarks/results/pipeline_timing_validate.json": render_validate,
     "benchmarks/results/large_parallelism.json": render_parallelism,
+    "benchmarks/results/proxy_tuning.json": render_tuning,
 }
 
 

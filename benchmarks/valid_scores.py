@@ -7,8 +7,9 @@ The `score` stage scores the large models on the held-out test split, which no c
 of the pipeline's own settings (the proxies' batch, schedule, label...) is made here instead: every large
 model of `large.runs` (seed 0) on every validation document of the target, the gap closure
 (L_prior - L_regmix) / (L_prior - L_truth) on those documents with a 95% bootstrap interval (2,000
-resamples of the documents), and RegMix's mixture. Each call adds one labelled entry to the results file
-(`benchmarks/results/proxy_tuning.json`), replacing an entry of the same label.
+resamples of the documents), RegMix's mixture and its L1 distance to w*, and the regression's nested-CV
+rho. Each call adds one labelled entry to the results file (`benchmarks/results/proxy_tuning.json`),
+replacing an entry of the same label.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 import yaml
 from provenance import RESULTS, provenance
+from readme_tables import render_tuning
 
 from regmix.evaluation.heldout import document_losses, load_checkpoint
 from regmix.files import write_json
@@ -55,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(0)
     boot = [gap_closure(nll, tokens, rng.integers(0, docs, docs)) for _ in range(2000)]
     mixture = yaml.safe_load((args.project / "models" / "optimal_mixture.yaml").read_text())["train"]
+    truth = yaml.safe_load((args.project / "models" / "baselines" / "truth.yaml").read_text())["train"]
+    fit = json.loads((args.project / "models" / "regression" / "fit_report.json").read_text())
     entry = {
         "label": args.label,
         "proxy_train": params["proxy"]["train"],
@@ -63,18 +67,14 @@ def main(argv: list[str] | None = None) -> None:
         "valid_gap_closure": gap_closure(nll, tokens),
         "valid_gap_closure_ci95": [float(x) for x in np.percentile(boot, [2.5, 97.5])],
         "regmix_mixture": {domain_of(k): round(float(v), 3) for k, v in mixture.items()},
+        "l1_to_truth": float(sum(abs(mixture[k] - truth.get(k, 0.0)) for k in mixture)),
+        "regression": {"chosen": fit["chosen"], "nested_cv_spearman": fit["nested"]["cv_spearman"]},
     }
     doc = json.loads(args.out.read_text()) if args.out.exists() else {"benchmark": "valid_scores", "entries": []}
     doc.update(provenance(["torch", "litgpt"]))
     doc["entries"] = [e for e in doc["entries"] if e["label"] != args.label] + [entry]
     write_json(args.out, doc)
-    print("| settings | RegMix | prior | uniform | w* | valid gap closure | 95% CI |\n|---|---|---|---|---|---|---|")
-    for e in doc["entries"]:
-        v, (lo, hi) = e["valid_loss"], e["valid_gap_closure_ci95"]
-        print(
-            f"| {e['label']} | {v['regmix']:.4f} | {v['prior']:.4f} | {v['uniform']:.4f} | {v['truth']:.4f} "
-            f"| {e['valid_gap_closure']:.0%} | {lo:.0%} to {hi:.0%} |"
-        )
+    print(render_tuning(doc))
 
 
 if __name__ == "__main__":
