@@ -4,37 +4,32 @@
     python benchmarks/valid_scores.py --project /path/to/copy --label "cosine" --out /tmp/tuning.json
 
 The `score` stage scores the large models on the held-out test split, which no choice may see. A choice
-of the pipeline's own settings (the proxies' batch, schedule, label...) is made here instead: every large
-model of `large.runs` (seed 0) on every validation document of the target, the gap closure
-(L_prior - L_regmix) / (L_prior - L_truth) on those documents with a 95% bootstrap interval (2,000
-resamples of the documents), RegMix's mixture and its L1 distance to w*, and the regression's nested-CV
-rho. Each call adds one labelled entry to the results file (`benchmarks/results/proxy_tuning.json`),
-replacing an entry of the same label.
+of the pipeline's own settings (the proxies' batch, schedule, label...) is made here instead: the RegMix,
+prior, uniform and w* models (seed 0) on every validation document of the target, the gap closure
+(L_prior - L_regmix) / (L_prior - L_truth) on those documents with the report's 95% paired bootstrap
+interval (`regmix.evaluation.bootstrap.paired_comparison`), RegMix's mixture and its L1 distance to w*,
+and the regression's nested-CV rho. Each call adds one labelled entry to the results file
+(`benchmarks/results/proxy_tuning.json`), replacing an entry of the same label.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 from provenance import RESULTS, provenance
 from readme_tables import render_tuning
 
+from regmix.evaluation.bootstrap import paired_comparison
 from regmix.evaluation.heldout import document_losses, load_checkpoint
-from regmix.files import write_json
-from regmix.formats import domain_of
+from regmix.files import read_json, write_json
+from regmix.formats import read_mixture_yaml
+from regmix.report.report import l1
 from regmix.token_store import TokenStore
 
 RUNS = ("regmix", "prior", "uniform", "truth")
-
-
-def gap_closure(nll: dict, tokens: dict, rows=slice(None)) -> float:
-    loss = {r: nll[r][rows].sum() / tokens[r][rows].sum() for r in nll}
-    return float((loss["prior"] - loss["regmix"]) / (loss["prior"] - loss["truth"]))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,33 +39,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "proxy_tuning.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    params = yaml.safe_load((args.project / "params.yaml").read_text())
-    target = params["domains"]["target"]
-    store = TokenStore(args.project / "data" / "tokens")
-    valid = store.array("valid", target)[:]
-    nll, tokens = {}, {}
+    root = args.project
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    store = TokenStore(root / "data" / "tokens")
+    valid = store.array("valid", params["domains"]["target"])[:]
+    nll = {}
     for run in RUNS:
-        model = load_checkpoint(args.project / "models" / "large" / run / "seed-0")
-        n, t = document_losses(model, valid, store.eos_id, model.config.block_size)
-        nll[run], tokens[run] = np.asarray(n, dtype=float), np.asarray(t, dtype=float)
-    docs = len(nll["prior"])
-    rng = np.random.default_rng(0)
-    boot = [gap_closure(nll, tokens, rng.integers(0, docs, docs)) for _ in range(2000)]
-    mixture = yaml.safe_load((args.project / "models" / "optimal_mixture.yaml").read_text())["train"]
-    truth = yaml.safe_load((args.project / "models" / "baselines" / "truth.yaml").read_text())["train"]
-    fit = json.loads((args.project / "models" / "regression" / "fit_report.json").read_text())
+        model = load_checkpoint(root / "models" / "large" / run / "seed-0")
+        nll[run], tokens = document_losses(model, valid, store.eos_id, model.config.block_size)
+    scores = paired_comparison(nll, tokens.astype(float), "regmix", seed=params["seed"])  # the report's bootstrap
+    mixture = read_mixture_yaml(root / "models" / "optimal_mixture.yaml", store.train_domains)
+    truth = read_mixture_yaml(root / "models" / "baselines" / "truth.yaml", store.train_domains)
+    fit = read_json(root / "models" / "regression" / "fit_report.json")
     entry = {
         "label": args.label,
         "proxy_train": params["proxy"]["train"],
-        "valid_documents": docs,
-        "valid_loss": {r: float(nll[r].sum() / tokens[r].sum()) for r in RUNS},
-        "valid_gap_closure": gap_closure(nll, tokens),
-        "valid_gap_closure_ci95": [float(x) for x in np.percentile(boot, [2.5, 97.5])],
-        "regmix_mixture": {domain_of(k): round(float(v), 3) for k, v in mixture.items()},
-        "l1_to_truth": float(sum(abs(mixture[k] - truth.get(k, 0.0)) for k in mixture)),
+        "valid_documents": scores["documents"],
+        "valid_loss": scores["loss"],
+        "valid_gap_closure": scores["gap_closure"],
+        "valid_gap_closure_ci95": scores["gap_closure_ci95"],
+        "regmix_mixture": {d: round(w, 3) for d, w in mixture.items()},
+        "l1_to_truth": l1(mixture, truth),
         "regression": {"chosen": fit["chosen"], "nested_cv_spearman": fit["nested"]["cv_spearman"]},
     }
-    doc = json.loads(args.out.read_text()) if args.out.exists() else {"benchmark": "valid_scores", "entries": []}
+    doc = read_json(args.out) if args.out.exists() else {"benchmark": "valid_scores", "entries": []}
     doc.update(provenance(["torch", "litgpt"]))
     doc["entries"] = [e for e in doc["entries"] if e["label"] != args.label] + [entry]
     write_json(args.out, doc)
