@@ -182,8 +182,9 @@ def test_saved_model_predicts_exactly_what_the_fitted_one_did(saved, name):
     assert len(np.unique(pred)) > 5  # a real fit, not a constant
     assert (loaded.name, loaded.domains, loaded.target, loaded.config) == (name, MANY, TARGET, model.config)
     # The saved config and training rows rebuild and refit the same model (as the simulation's bootstrap does).
-    X, y = load_training_data(folder, MANY)
-    assert np.array_equal(loaded.unfitted().fit(X, y).predict(new), pred)
+    X, y, D = load_training_data(folder, MANY)
+    assert D is None
+    assert np.array_equal(loaded.refit(X, y).predict(new), pred)
 
 
 class _Planted:
@@ -223,7 +224,7 @@ def test_loading_never_unpickles(saved, tmp_path, monkeypatch):
     pickle.loads(payload)  # the control: the planted file was live, unpickling it runs its code
     assert marker.exists()
     # Refitting into the old directory replaces the pickle with the plain-data model.
-    X, y = load_training_data(folder, MANY)
+    X, y, _ = load_training_data(folder, MANY)
     save_model(model, old, X, y, range(1, len(y) + 1))
     assert not (old / "model.pkl").exists()
     assert np.array_equal(load_model(old).predict(new), model.predict(new))

@@ -229,6 +229,17 @@ def read_training_data(mixtures_csv, losses_csv, target: str) -> tuple[pd.DataFr
     return mixtures, y.loc[mixtures.index].rename(target)
 
 
+def read_domain_losses(losses_csv, domains: list[str], index) -> np.ndarray:
+    """Each proxy's loss on every training domain: rows in the order of `index`, columns of `domains`."""
+    columns = [loss_column(d) for d in domains]
+    try:
+        df = read_losses_csv(losses_csv, columns)
+    except InputError as e:
+        fix = f"{e.fix}; or drop composite (which learns from every domain's loss) from regression.candidates"
+        raise InputError(e.where, e.problem, fix) from None
+    return df.loc[index, columns].to_numpy(float)
+
+
 def _span(idx) -> str:
     return f"{len(idx)} rows, {min(idx)}..{max(idx)}"
 

@@ -10,8 +10,9 @@ from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 from .base import Seed, config_dataclass, fail
 
 Member = Literal["linear", "lightgbm", "lightgbm_reg", "loglinear", "gp", "gp_sqrt"]  # models an ensemble can average
-Model = Literal[Member, "ensemble"]
-MODEL_NAMES: tuple[str, ...] = (*get_args(Member), "ensemble")
+DomainMember = Literal["linear", "loglinear", "gp", "gp_sqrt"]  # models of one domain's loss in the composite
+Model = Literal[Member, "ensemble", "composite"]
+MODEL_NAMES: tuple[str, ...] = (*get_args(Member), "ensemble", "composite")
 Share = Annotated[float, Field(gt=0, le=1)]  # in (0, 1]
 
 
@@ -61,9 +62,13 @@ class RegressionConfig:
 
     candidates: Annotated[list[Model], Field(min_length=1)] = field(
         default_factory=lambda: ["linear", "lightgbm", "lightgbm_reg", "loglinear", "gp", "gp_sqrt", "ensemble"]
-    )
+    )  # composite is not among the defaults: it needs every training domain's loss (params.yaml adds it)
     ensemble_members: Annotated[list[Member], Field(min_length=1)] = field(
         default_factory=lambda: ["gp", "gp_sqrt", "lightgbm_reg"]
+    )
+    # the composite's model of each training domain's loss: the mean of these
+    composite_members: Annotated[list[DomainMember], Field(min_length=1)] = field(
+        default_factory=lambda: ["gp", "gp_sqrt"]
     )
     folds: Annotated[int, Field(ge=2)] = 5  # outer k-fold CV (the benchmark uses 10)
     inner_folds: Annotated[int, Field(ge=2)] = 3  # inner k-fold CV for the nested choice
@@ -92,4 +97,5 @@ class RegressionConfig:
     def _check(self):
         _unique(self.candidates, "candidates")
         _unique(self.ensemble_members, "ensemble_members")
+        _unique(self.composite_members, "composite_members")
         return self

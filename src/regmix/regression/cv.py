@@ -14,7 +14,7 @@ from sklearn.model_selection import KFold
 
 from ..config.regression import RegressionConfig
 from ..errors import InputError
-from .estimators import make_estimator
+from .estimators import fit_estimator
 
 _WHERE = "params.yaml, field regression."
 
@@ -81,9 +81,9 @@ def folds_of(n: int, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def cv_predictions(
-    names: list[str], X: np.ndarray, y: np.ndarray, folds, config: RegressionConfig, progress=None
+    names: list[str], X: np.ndarray, y: np.ndarray, folds, config: RegressionConfig, progress=None, domain_losses=None
 ) -> dict[str, np.ndarray]:
-    """Out-of-fold predictions of each candidate.
+    """Out-of-fold predictions of each candidate (`domain_losses`, rows as X: for the composite).
 
     The ensemble is the mean of its members, which are deterministic, so its out-of-fold
     predictions are the mean of theirs: computed without refitting.
@@ -92,7 +92,8 @@ def cv_predictions(
     out = {n: np.zeros(len(y)) for n in base}
     for train, test in folds:
         for name in base:
-            out[name][test] = make_estimator(name, config).fit(X[train], y[train]).predict(X[test])
+            D = None if domain_losses is None else domain_losses[train]
+            out[name][test] = fit_estimator(name, config, X[train], y[train], D).predict(X[test])
             if progress is not None:
                 progress.update(1)
     if "ensemble" in names:
@@ -129,6 +130,7 @@ def nested_cv(
     outer_preds: dict[str, np.ndarray],
     folds,
     progress=None,
+    domain_losses=None,
 ):
     """Honest predictions of the selection procedure: each outer fold's choice uses inner CV only.
 
@@ -139,7 +141,8 @@ def nested_cv(
     choices = []
     for k, (train, test) in enumerate(folds):
         inner = folds_of(len(train), config.inner_folds, config.seed + 1 + k)
-        inner_preds = cv_predictions(names, X[train], y[train], inner, config, progress)
+        D = None if domain_losses is None else domain_losses[train]
+        inner_preds = cv_predictions(names, X[train], y[train], inner, config, progress, D)
         best = choose(inner_preds, y[train])
         choices.append(best)
         pred[test] = outer_preds[best][test]

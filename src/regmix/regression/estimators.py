@@ -8,13 +8,16 @@ cloned and refitted per fold and per bootstrap resample:
 - `gp`: a Gaussian process on log(w + eps) (ARD RBF + white noise, hyper-parameters by marginal
   likelihood); `gp_sqrt`: the same on sqrt(w).
 - `ensemble`: the mean of its members' predictions.
+- `composite`: the target's loss as a non-negative combination of the training domains' losses, each
+  predicted from the weights (Data Mixing Laws' implicit domain aggregation, Ye et al. 2024); it also
+  learns from every domain's loss, not only the target's, so it needs them at fit time (`fit_estimator`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
-from scipy.optimize import least_squares, minimize
+from scipy.optimize import least_squares, minimize, nnls
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.linear_model import LinearRegression
 
@@ -164,6 +167,39 @@ class MeanEnsemble(RegressorMixin, BaseEstimator):
         return np.mean([m.predict(X) for m in self.fitted_], axis=0)
 
 
+class DomainComposite(RegressorMixin, BaseEstimator):
+    """L(w) = b + sum_d s_d L_d(w), s_d >= 0: a target whose text resembles the training domains' is scored
+    like a mixture of them (on the default it is one: its documents are the domains' in proportions w*).
+
+    `fit(X, y, domain_losses)` takes each proxy's loss on every training domain (columns in the order of X's):
+    s and b by non-negative least squares of the target's loss on them; each domain with s_d > 0 gets its
+    own models of L_d(w), the mean of `members`, which have every proxy's loss of that domain to learn
+    from. `coef_` (s), `intercept_` (b) and `fitted_` (per domain, its fitted members; none where s_d = 0).
+    """
+
+    def __init__(self, members: list | None = None):
+        self.members = members
+
+    def fit(self, X, y, domain_losses):
+        X, y, D = np.asarray(X, float), np.asarray(y, float), np.asarray(domain_losses, float)
+        if D.shape != X.shape:
+            raise ValueError(f"domain_losses has shape {D.shape}; one loss per domain of X {X.shape} is needed")
+        mean = D.mean(axis=0)
+        self.coef_ = nnls(D - mean, y - y.mean())[0]  # centred: the intercept is free, the weights are not
+        self.intercept_ = float(y.mean() - mean @ self.coef_)
+        self.fitted_ = [
+            [clone(m).fit(X, D[:, j]) for m in self.members] if s > 0 else [] for j, s in enumerate(self.coef_)
+        ]
+        return self
+
+    def predict(self, X):
+        out = np.full(len(X), self.intercept_)
+        for s, models in zip(self.coef_, self.fitted_, strict=True):
+            if models:
+                out += s * np.mean([m.predict(X) for m in models], axis=0)
+        return out
+
+
 def make_estimator(name: str, config: RegressionConfig):
     """An unfitted estimator for candidate `name`."""
     if name == "linear":
@@ -194,4 +230,20 @@ def make_estimator(name: str, config: RegressionConfig):
         return LogWeightGP("sqrt", config.gp.eps, config.gp.ard, config.gp.length_scale, config.gp.max_iter)
     if name == "ensemble":
         return MeanEnsemble([make_estimator(m, config) for m in config.ensemble_members])
+    if name == "composite":
+        return DomainComposite([make_estimator(m, config) for m in config.composite_members])
     raise InputError(_WHERE + "candidates", f"value {name!r} is not a known model", f"use one of {MODEL_NAMES}")
+
+
+def fit_estimator(name: str, config: RegressionConfig, X: np.ndarray, y: np.ndarray, domain_losses=None):
+    """Candidate `name` fitted on (X, y); the composite also on `domain_losses` (proxies x domains, as X)."""
+    estimator = make_estimator(name, config)
+    if name != "composite":
+        return estimator.fit(X, y)
+    if domain_losses is None:
+        raise InputError(
+            _WHERE + "candidates",
+            "value composite needs every training domain's loss of each proxy, and none were given",
+            "give a losses CSV with a metric/<domain>_val_loss column per training domain, or drop composite",
+        )
+    return estimator.fit(X, y, domain_losses)

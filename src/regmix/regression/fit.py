@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..config.regression import RegressionConfig
 from ..files import write_json, write_text
-from ..formats import read_training_data
+from ..formats import read_domain_losses, read_training_data
 from .cv import accuracy, bootstrap_indices, choose, cv_predictions, fit_order, folds_of, nested_cv, paired_bootstrap
 from .saved import fit_model, save_model
 
@@ -30,14 +30,15 @@ def fit_dir(mixtures_csv, losses_csv, target: str, out_dir, config: RegressionCo
     weights, y_series = read_training_data(mixtures_csv, losses_csv, target)
     domains = list(weights.columns)
     X, y = weights.to_numpy(float), y_series.to_numpy(float)
+    D = read_domain_losses(losses_csv, domains, weights.index) if "composite" in config.candidates else None
     names = list(dict.fromkeys([*BASELINES, *config.candidates]))  # baselines are always reported, chosen or not
     folds = folds_of(len(y), config.folds, config.seed)
     n_fits = len(folds) * len(fit_order(names, config)) * (1 + (config.inner_folds if config.nested else 0))
     with tqdm(total=n_fits, desc=f"regression CV ({target})", unit="fit", leave=False) as bar:
-        preds = cv_predictions(names, X, y, folds, config, bar)
+        preds = cv_predictions(names, X, y, folds, config, bar, D)
         selectable = {n: preds[n] for n in config.candidates}
         if config.nested:
-            nested_pred, choices = nested_cv(list(config.candidates), X, y, config, selectable, folds, bar)
+            nested_pred, choices = nested_cv(list(config.candidates), X, y, config, selectable, folds, bar, D)
     chosen = choose(selectable, y)
     if not config.nested:
         nested_pred, choices = preds[chosen], [chosen] * len(folds)
@@ -58,10 +59,10 @@ def fit_dir(mixtures_csv, losses_csv, target: str, out_dir, config: RegressionCo
             "every candidate's CV Spearman rho is NaN (constant predictions: too few proxies for the models?); "
             f"chose the first candidate, {chosen}"
         )
-    model = fit_model(chosen, X, y, domains, target, config)
+    model = fit_model(chosen, X, y, domains, target, config, D)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_model(model, out_dir, X, y, weights.index)
+    save_model(model, out_dir, X, y, weights.index, D)
     write_text(
         out_dir / "cv_predictions.csv",
         pd.DataFrame({"index": weights.index, "true": y, "prediction": nested_pred}).to_csv(

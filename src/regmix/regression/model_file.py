@@ -6,7 +6,8 @@ whatever code its author chose. So a fitted estimator is saved as data only:
 - linear, log-linear and GP estimators: their fitted parameters as JSON numbers (Python's `json`
   writes the shortest repr of each float, which reads back to the same bits);
 - LightGBM: the booster's own text model (`model_to_string`), one `<name>.txt` file;
-- the ensemble: its members, each as above.
+- the ensemble: its members, each as above; the composite: its domain weights and intercept, and per
+  domain its members (none where the weight is 0).
 
 Loading rebuilds the estimator with `make_estimator` from the saved config and sets its fitted
 parameters, so a loaded model predicts bit for bit what the fitted one did. Every value is checked
@@ -61,6 +62,12 @@ def to_plain(name: str, estimator, config: RegressionConfig) -> tuple[dict, dict
             members[member], more = to_plain(member, fitted, config)
             texts.update(more)
         return {"members": members}, texts
+    if name == "composite":
+        per_domain = [
+            {m: to_plain(m, fitted, config)[0] for m, fitted in zip(config.composite_members, models, strict=True)}
+            for models in estimator.fitted_
+        ]
+        return {"coef_": estimator.coef_.tolist(), "intercept_": estimator.intercept_, "domains": per_domain}, {}
     if name in LIGHTGBM:
         return {}, {lightgbm_file(name): estimator.booster_.model_to_string()}
     return {attr: np.asarray(getattr(estimator, attr), dtype=float).tolist() for attr in FITTED[name]}, {}
@@ -97,6 +104,8 @@ def from_plain(name: str, params, folder: Path, config: RegressionConfig, n_feat
             from_plain(m, members[m], folder, config, n_features, f"{where}.members.{m}") for m in members
         ]
         return estimator
+    if name == "composite":
+        return _composite(params, folder, config, n_features, where)
     expected = FITTED[name]
     if set(params) != set(expected):
         raise InputError(where, f"fields {sorted(params)} are not the {name} model's {sorted(expected)}", REFIT)
@@ -107,6 +116,32 @@ def from_plain(name: str, params, folder: Path, config: RegressionConfig, n_feat
         setattr(estimator, attr, value if shape else float(value))
     if name == "linear":
         estimator.n_features_in_ = n_features  # scikit-learn checks the width of X against it
+    return estimator
+
+
+def _composite(params: dict, folder: Path, config: RegressionConfig, n_features: int, where: str):
+    """The composite from its plain parameters: weights >= 0, an intercept, and per domain with a weight its members."""
+    if set(params) != {"coef_", "intercept_", "domains"}:
+        raise InputError(
+            where, f"fields {sorted(params)} are not the composite's ['coef_', 'domains', 'intercept_']", REFIT
+        )
+    estimator = make_estimator("composite", config)
+    estimator.coef_ = _float_array(params["coef_"], ("d",), {"d": n_features}, f"{where}.coef_")
+    estimator.intercept_ = float(_float_array(params["intercept_"], (), {}, f"{where}.intercept_"))
+    if np.any(estimator.coef_ < 0):
+        raise InputError(f"{where}.coef_", "has negative domain weights (the fit keeps them >= 0)", REFIT)
+    per_domain = params["domains"]
+    if not isinstance(per_domain, list) or len(per_domain) != n_features:
+        raise InputError(f"{where}.domains", f"is not a list of {n_features} domains' members", REFIT)
+    estimator.fitted_ = []
+    for j, (s, members) in enumerate(zip(estimator.coef_, per_domain, strict=True)):
+        want = list(config.composite_members) if s > 0 else []
+        if not isinstance(members, dict) or list(members) != want:
+            shown = list(members) if isinstance(members, dict) else members
+            raise InputError(f"{where}.domains[{j}]", f"members {shown!r}, expected {want} (weight {s:g})", REFIT)
+        estimator.fitted_.append(
+            [from_plain(m, members[m], folder, config, n_features, f"{where}.domains[{j}].{m}") for m in members]
+        )
     return estimator
 
 

@@ -3,7 +3,8 @@
 A model directory (`regmix fit --out DIR`) holds `DIR/model/` (written atomically as one folder):
 `model.json` (format, model name, target, domains, the regression config and the fitted parameters)
 and one LightGBM text model per LightGBM estimator (see `model_file`), plus `DIR/training_data.csv`,
-the rows it was fitted on (for the simulation's bootstrap refits). Nothing is unpickled on load.
+the rows it was fitted on (for the simulation's bootstrap refits; for the composite, with every
+training domain's loss). Nothing is unpickled on load.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from ..config.params import build
 from ..config.regression import MODEL_NAMES, RegressionConfig
 from ..errors import InputError
 from ..files import atomic_path, write_text
-from ..formats import TRAIN_PREFIX, domain_of, read_mixtures_csv
-from .estimators import make_estimator
+from ..formats import TRAIN_PREFIX, domain_of, loss_column, read_mixtures_csv
+from .estimators import fit_estimator
 from .model_file import REFIT, from_plain, to_plain
 
 MODEL_DIR = "model"
@@ -45,9 +46,9 @@ class FittedModel:
         """Predicted loss for each row of `weights` (DataFrame with domain or train_<domain> columns, or ndarray)."""
         return np.asarray(self.estimator.predict(self.matrix(weights)), dtype=float)
 
-    def unfitted(self):
-        """A fresh, unfitted estimator of the same candidate and config (for refits on resampled rows)."""
-        return make_estimator(self.name, self.config)
+    def refit(self, X: np.ndarray, y: np.ndarray, domain_losses=None):
+        """A new estimator of the same candidate and config fitted on these rows (resampled ones, say)."""
+        return fit_estimator(self.name, self.config, X, y, domain_losses)
 
     def matrix(self, weights, where: str = "weights") -> np.ndarray:
         """`weights` as a float matrix in fit-time order, checked."""
@@ -76,14 +77,21 @@ class FittedModel:
 
 
 def fit_model(
-    name: str, X: np.ndarray, y: np.ndarray, domains: list[str], target: str, config: RegressionConfig
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    domains: list[str],
+    target: str,
+    config: RegressionConfig,
+    domain_losses=None,
 ) -> FittedModel:
-    """Fit candidate `name` on all rows."""
-    return FittedModel(make_estimator(name, config).fit(X, y), list(domains), target, name, config)
+    """Fit candidate `name` on all rows (the composite also on each row's `domain_losses`)."""
+    return FittedModel(fit_estimator(name, config, X, y, domain_losses), list(domains), target, name, config)
 
 
-def save_model(model: FittedModel, model_dir, X: np.ndarray, y: np.ndarray, index) -> None:
-    """Write the model as plain data under `model_dir/model/`, and the training rows (for bootstrap refits).
+def save_model(model: FittedModel, model_dir, X: np.ndarray, y: np.ndarray, index, domain_losses=None) -> None:
+    """Write the model as plain data under `model_dir/model/`, and the training rows (for bootstrap refits),
+    with each row's `domain_losses` (`metric/<domain>_val_loss` columns) where given.
 
     A version-1 model (`model.pkl`) left in `model_dir` by an older regmix is removed, so the directory
     holds one model.
@@ -109,6 +117,9 @@ def save_model(model: FittedModel, model_dir, X: np.ndarray, y: np.ndarray, inde
     data = pd.DataFrame(X, columns=[TRAIN_PREFIX + d for d in model.domains])
     data.insert(0, "index", list(index))
     data["target"] = y
+    if domain_losses is not None:
+        for d, column in zip(model.domains, np.asarray(domain_losses, float).T, strict=True):
+            data[loss_column(d)] = column
     write_text(model_dir / TRAIN_FILE, data.to_csv(index=False, float_format="%.17g"))
 
 
@@ -163,26 +174,30 @@ def _config(data, where: str) -> RegressionConfig:
     return config
 
 
-def load_training_data(model_dir, domains: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The rows the model in `model_dir` was fitted on (X in the order of `domains`, y), checked."""
+def load_training_data(model_dir, domains: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The rows the model in `model_dir` was fitted on, checked: X in the order of `domains`, y, and each
+    row's domain losses in the same order (None where they were not saved)."""
     path = Path(model_dir) / TRAIN_FILE
     if not path.is_file():
         raise InputError(str(path), "training data missing", "refit with `regmix fit` (it saves the training rows)")
     df = pd.read_csv(path)
-    columns = [TRAIN_PREFIX + d for d in domains]
-    if list(df.columns) != ["index", *columns, "target"]:
+    columns, losses = [TRAIN_PREFIX + d for d in domains], [loss_column(d) for d in domains]
+    if list(df.columns) not in (["index", *columns, "target"], ["index", *columns, "target", *losses]):
         raise InputError(
             f"{path}, header",
-            f"columns {list(df.columns)} are not index, the model's domains {columns} and target",
+            f"columns {list(df.columns)} are not index, the model's domains {columns}, target and optionally "
+            f"their losses {losses}",
             "refit with `regmix fit`",
         )
+    has_losses = losses[0] in df.columns
     try:
         X, y = df[columns].to_numpy(float), df["target"].to_numpy(float)
+        D = df[losses].to_numpy(float) if has_losses else np.zeros(0)
     except ValueError:
-        X = y = np.array([np.nan])
-    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+        X = y = D = np.array([np.nan])
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y)) and np.all(np.isfinite(D))):
         raise InputError(str(path), "holds values that are not finite numbers", "refit with `regmix fit`")
-    return X, y
+    return X, y, (D if has_losses else None)
 
 
 def predict_csv(model_dir, mixtures_csv, out_csv) -> None:

@@ -103,16 +103,17 @@ def top_k_mean(candidates: np.ndarray, losses: np.ndarray, k: int) -> np.ndarray
 
 
 def bootstrap_optima(
-    model: FittedModel, X: np.ndarray, y: np.ndarray, candidates: np.ndarray, config: SimulationConfig
+    model: FittedModel, X: np.ndarray, y: np.ndarray, candidates: np.ndarray, config: SimulationConfig, D=None
 ) -> np.ndarray:
-    """(n_bootstrap, domains) optimal mixtures, each from a refit on resampled training rows."""
+    """(n_bootstrap, domains) optimal mixtures, each from a refit on resampled training rows (and their
+    domain losses `D`, for the composite)."""
     from tqdm.auto import tqdm
 
     rng = np.random.default_rng([config.seed, 1])
     out = []
     for _ in tqdm(range(config.n_bootstrap), desc="bootstrap refits", unit="refit", leave=False):
         rows = rng.integers(0, len(y), size=len(y))
-        est = model.unfitted().fit(X[rows], y[rows])
+        est = model.refit(X[rows], y[rows], None if D is None else D[rows])
         losses = predict_chunks(est, candidates, config.chunk_size, config.threads)
         out.append(top_k_mean(candidates, losses, config.top_k))
     return np.array(out).reshape(config.n_bootstrap, len(model.domains))
@@ -144,8 +145,8 @@ def simulate_dir(
     losses = predict_chunks(model.estimator, candidates, config.chunk_size, config.threads, desc="simulation")
     optimal = top_k_mean(candidates, losses, config.top_k)
     if config.n_bootstrap:
-        X, y = load_training_data(model_dir, model.domains)
-        optima = bootstrap_optima(model, X, y, candidates[: config.bootstrap_candidates], config)
+        X, y, D = load_training_data(model_dir, model.domains)
+        optima = bootstrap_optima(model, X, y, candidates[: config.bootstrap_candidates], config, D)
         low, high = np.percentile(optima, 2.5, axis=0), np.percentile(optima, 97.5, axis=0)
     else:
         low = high = optimal
