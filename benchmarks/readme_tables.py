@@ -49,6 +49,8 @@ MAKERS = {
     # the run before the uv install and the smaller large models
     "benchmarks/results/pipeline_timing_default_before.json": "git show e5993a9:benchmarks/results/"
     "pipeline_timing_default.json",
+    "benchmarks/results/pipeline_timing_default_slow.json": "git show 8c0ff06:benchmarks/results/"
+    "pipeline_timing_default.json",
     "benchmarks/results/pipeline_timing_512.json": "python benchmarks/pipeline_timing.py --name 512 "
     "$(python -m regmix.profiles tiny) -S 'sweep.shards=[0,...,15]' -S sweep.shard_size=32",
     "benchmarks/results/ci_timing.json": "python benchmarks/ci_timing.py",
@@ -65,6 +67,9 @@ MAKERS = {
     "benchmarks/results/large_parallelism.json": "python benchmarks/large_parallelism.py",
     "benchmarks/results/proxy_tuning.json": "dvc exp run -S proxy.train.batch_size=8 && "
     "python benchmarks/valid_scores.py --label 'batch 8'   # one entry per setting tried",
+    "benchmarks/results/composite_tuning.json": "dvc exp run -S 'regression.candidates=[composite]' && "
+    "python benchmarks/valid_scores.py --label 'composite (gp, gp_sqrt)' "
+    "--out benchmarks/results/composite_tuning.json",
 }
 
 
@@ -253,9 +258,9 @@ def render_parallelism(d: dict, source: str) -> str:
 
 
 def render_tuning(d: dict, source: str = "") -> str:
-    """README's table of the proxy settings tried, scored on the target's validation documents."""
+    """README's tables of the settings tried (proxies, regression), scored on the target's validation documents."""
     lines = [
-        "| proxy settings | RegMix | prior | uniform | w* | gap closure on valid | 95% CI | L1 to w* | rho |",
+        "| setting | RegMix | prior | uniform | w* | gap closure on valid | 95% CI | L1 to w* | rho |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for e in d["entries"]:
@@ -307,6 +312,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "benchmarks/results/pipeline_timing_validate.json": render_validate,
     "benchmarks/results/large_parallelism.json": render_parallelism,
     "benchmarks/results/proxy_tuning.json": render_tuning,
+    "benchmarks/results/composite_tuning.json": render_tuning,
 }
 
 
@@ -340,6 +346,7 @@ class Figure:
 
 PIPE = "benchmarks/results/pipeline_timing_default.json"
 PIPE_BEFORE = "benchmarks/results/pipeline_timing_default_before.json"
+PIPE_SLOW = "benchmarks/results/pipeline_timing_default_slow.json"  # the same default, on a slower host
 VALIDATE = "benchmarks/results/pipeline_timing_validate.json"
 TESTS = "benchmarks/results/ci_timing.json"
 DVC_OVERHEAD = "benchmarks/results/dvc_overhead.json"
@@ -382,6 +389,12 @@ FIGURES = [
             str(d["machine"]["usable_cores"]),
             f"{step(d, 'venv + install (README)')['wall_s']:.0f}",
         ),
+    ),
+    Figure(r"that loop took (\d\.\d\d) s on this one", PIPE, lambda d: f"{d['machine']['cpu_probe_s']:.2f}"),
+    Figure(
+        r"on the host of the previous measurement it took (\d\.\d\d) s, and the same default took " + MINSEC,
+        PIPE_SLOW,
+        lambda d: (f"{d['machine']['cpu_probe_s']:.2f}", minsec(d["first_results_s"])),
     ),
     Figure(
         r"runs the second command: (\d+) tests pass, (\d+) skipped without a GPU, in " + MINSEC + r" on (\d+) cores",

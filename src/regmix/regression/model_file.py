@@ -65,6 +65,8 @@ def to_plain(name: str, estimator, config: RegressionConfig) -> tuple[dict, dict
     if name == "composite":
         per_domain = [
             {m: to_plain(m, fitted, config)[0] for m, fitted in zip(config.composite_members, models, strict=True)}
+            if models
+            else {}  # a domain of weight 0 has no models
             for models in estimator.fitted_
         ]
         return {"coef_": estimator.coef_.tolist(), "intercept_": estimator.intercept_, "domains": per_domain}, {}
