@@ -20,10 +20,12 @@ a fresh venv" figure is the install plus `dvc repro` from scratch.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,9 +45,12 @@ INSTALL = "pip install --no-deps uv==0.13.9 torch==2.13.0 && uv pip install --co
 INSTALL_LABEL = "venv + install (README)"
 
 
-def run(cmd: list[str], cwd: Path, bin_dir: Path, stage_times: dict | None = None) -> tuple[float, str]:
+def run(
+    cmd: list[str], cwd: Path, bin_dir: Path, stage_times: dict | None = None, stage_starts: dict | None = None
+) -> tuple[float, str]:
     """Run `cmd`; return its wall time and output. With `stage_times`, fill it with each DVC stage's wall time
-    (from the moment DVC prints "Running stage" to the next stage's, or the end)."""
+    (from the moment DVC prints "Running stage" to the next stage's, or the end); with `stage_starts`, with
+    that moment as a Unix time (to compare with the times files were written)."""
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(cwd / "src"))
     env.pop("VIRTUAL_ENV", None)
     env["PYTHONUNBUFFERED"] = "1"
@@ -55,6 +60,8 @@ def run(cmd: list[str], cwd: Path, bin_dir: Path, stage_times: dict | None = Non
     for line in p.stdout:
         lines.append(line)
         m = re.match(r"Running stage '([^']+)'", line)
+        if m and stage_starts is not None:
+            stage_starts[m[1]] = time.time()
         if m and stage_times is not None:
             now = time.perf_counter()
             if current:
@@ -97,6 +104,30 @@ def copy_project(root: Path) -> None:
     shutil.copy(REPO / "requirements.txt", root / "requirements.txt")
 
 
+def proxy_latency(cache: Path, starts: dict[str, float], shard_size: int, workers: int) -> dict[str, dict]:
+    """Per `proxies@<k>` stage: when its first proxy was done (its cache file written, `regmix.proxy.jobs`),
+    counted from the stage's start, against a typical proxy's time per worker (the median gap between two
+    finished proxies, times the workers): the start-up a shard pays once, `first_excess_s`."""
+    done: dict[int, list[float]] = {}
+    for path in cache.glob("proxy-*-*.json"):
+        index = int(path.name.split("-")[1])
+        done.setdefault((index - 1) // shard_size, []).append(path.stat().st_mtime)
+    out = {}
+    for k, times in sorted(done.items()):
+        stage = f"proxies@{k}"
+        times = sorted(t for t in times if t >= starts.get(stage, float("inf")))  # this run's, not a cached one
+        if len(times) < 3:
+            continue
+        per_worker = statistics.median(b - a for a, b in itertools.pairwise(times)) * workers
+        first = times[0] - starts[stage]
+        out[stage] = {
+            "first_s": round(first, 2),
+            "per_worker_s": round(per_worker, 2),
+            "first_excess_s": round(first - per_worker, 2),
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-S", dest="overrides", action="append", default=[], help="key=value, as for dvc exp run")
@@ -119,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
             set_param(params, o)
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         bin_dir = Path(sys.executable).parent
-        steps = []
+        steps, starts = [], {}
         if args.fresh_venv:
             venv = Path(tmp) / "venv"
             dt_venv, _ = run([sys.executable, "-m", "venv", str(venv)], root, bin_dir)
@@ -141,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
             ("dvc status", ["dvc", "status"]),
         ):
             stage_s: dict[str, float] = {}
-            dt, log = run(cmd, root, bin_dir, stage_s)
+            dt, log = run(cmd, root, bin_dir, stage_s, starts if label == "dvc repro (from scratch)" else None)
             steps.append(
                 {
                     "label": label,
@@ -151,6 +182,8 @@ def main(argv: list[str] | None = None) -> None:
                 }
             )
         metrics = json.loads((root / "reports" / "metrics.json").read_text())
+        sweep = params["sweep"]
+        latency = proxy_latency(root / "data" / "cache" / "proxies", starts, sweep["shard_size"], sweep["workers"])
     scratch = next(s for s in steps if s["label"] == "dvc repro (from scratch)")
     doc = {
         "benchmark": "pipeline_timing",
@@ -164,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         "steps": [{**s, "stages_run": len(s["stages"])} for s in steps],
         # what a user waits for before the first results: the install (with --fresh-venv) and the first `dvc repro`
         "first_results_s": sum(s["wall_s"] for s in steps[: steps.index(scratch) + 1]),
+        "proxy_latency": latency,
         "metrics": metrics,
     }
     write_json(out, doc)
@@ -175,6 +209,11 @@ def main(argv: list[str] | None = None) -> None:
     print("\n| stage (from scratch) | wall s |\n|---|---|")
     for stage, sec in scratch["stage_s"].items():
         print(f"| {stage} | {sec:.1f} |")
+    for stage, lat in latency.items():
+        print(
+            f"\n{stage}: first proxy done {lat['first_s']:.1f} s after the stage started; a typical proxy takes "
+            f"{lat['per_worker_s']:.1f} s per worker, so start-up costs {lat['first_excess_s']:.1f} s"
+        )
     print(f"\n{doc['n_stages']} stages, {doc['n_proxies']} proxies; written to {out}")
     print("reports/metrics.json:\n" + json.dumps(metrics, indent=2))
 

@@ -35,9 +35,10 @@ CFG = TrainConfig(
 )
 MIX = {"alpha": 0.5, "beta": 0.3, "gamma": 0.2}
 # 2-process DDP and gradient accumulation against one process and one batch: the same data and gradients,
-# summed in another order. Measured: losses at most one float32 ulp apart (8.6e-8 relative), many equal to
-# the bit; the tolerance is one ulp (the float32 epsilon, relative).
-ULP = float(np.finfo(np.float32).eps)
+# summed in another order. Measured: losses at most 8.6e-8 apart (relative) on one host, 1.7e-7 (1.4 float32
+# epsilons: DDP's train loss after 12 steps) on a host whose CPU sums in another order, many equal to the bit;
+# the tolerance is 4 epsilons. A wrong split of the batch or of the gradients moves them by far more.
+TOL = 4 * float(np.finfo(np.float32).eps)
 
 
 def test_gradient_accumulation_matches_one_big_batch(tokens_dir):
@@ -48,10 +49,10 @@ def test_gradient_accumulation_matches_one_big_batch(tokens_dir):
     )  # 4 micro-steps
     assert [s for s, _ in whole.val_loss] == [s for s, _ in accumulated.val_loss] == [6, 12]
     for (_, a), (_, b) in zip(whole.val_loss, accumulated.val_loss, strict=True):
-        assert a == pytest.approx(b, rel=ULP, abs=0)
+        assert a == pytest.approx(b, rel=TOL, abs=0)
     assert [s for s, _ in whole.train_loss] == [s for s, _ in accumulated.train_loss] == [2, 4, 6, 8, 10, 12]
     for (_, a), (_, b) in zip(whole.train_loss, accumulated.train_loss, strict=True):
-        assert a == pytest.approx(b, rel=ULP, abs=0)
+        assert a == pytest.approx(b, rel=TOL, abs=0)
     with pytest.raises(InputError, match="micro_batch_size"):
         dataclasses.replace(CFG, micro_batch_size=3).accumulation(1)  # 8 rows are not a multiple of 3
     with pytest.raises(InputError, match="micro_batch_size"):
@@ -126,11 +127,11 @@ def test_ddp_on_two_processes_equals_one_process(tokens_dir, ddp_run):
         curve = [(int(r["step"]), {d: float(r[d]) for d in store.eval_domains}) for r in csv.DictReader(f)]
     assert [s for s, _ in curve] == [s for s, _ in one.val_loss] == [6, 12]  # every evaluation
     for (_, ddp), (_, single) in zip(curve, one.val_loss, strict=True):
-        assert ddp == pytest.approx(single, rel=ULP, abs=0)
+        assert ddp == pytest.approx(single, rel=TOL, abs=0)
     assert metrics["val_loss"] == curve[-1][1]
     assert [s for s, _ in metrics["train_loss"]] == [s for s, _ in one.train_loss] == [2, 4, 6, 8, 10, 12]
     for (_, ddp), (_, single) in zip(metrics["train_loss"], one.train_loss, strict=True):
-        assert ddp == pytest.approx(single, rel=ULP, abs=0)
+        assert ddp == pytest.approx(single, rel=TOL, abs=0)
     # only rank 0 wrote outputs and logged: one MLflow run, no stray directories
     from mlflow.tracking import MlflowClient
 

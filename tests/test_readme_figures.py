@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -167,9 +168,7 @@ def _bash_blocks(text: str) -> list[str]:
     return [b.split("```", 1)[0].strip() for b in text.split("```bash\n")[1:]]
 
 
-def test_readme_commands_are_what_ci_and_the_timing_benchmark_run():
-    # the two set-up commands are the first two bash blocks; a changed install must change all three places
-    main, tests = _bash_blocks(README)[:2]
+def _pipeline_timing():
     spec = importlib.util.spec_from_file_location("pipeline_timing", REPO / "benchmarks" / "pipeline_timing.py")
     sys.path.insert(0, str(REPO / "benchmarks"))  # pipeline_timing imports its sibling provenance.py
     try:
@@ -177,7 +176,29 @@ def test_readme_commands_are_what_ci_and_the_timing_benchmark_run():
         spec.loader.exec_module(timing)
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
+    return timing
+
+
+def test_readme_commands_are_what_ci_and_the_timing_benchmark_run():
+    # the two set-up commands are the first two bash blocks; a changed install must change all three places
+    main, tests = _bash_blocks(README)[:2]
+    timing = _pipeline_timing()
     assert main == f"python3 -m venv .venv && . .venv/bin/activate && {timing.INSTALL} && dvc repro"
     assert tests == (REPO / ".ci" / "run").read_text().strip().splitlines()[-1]
     dev_install = timing.INSTALL.replace("requirements.txt", "requirements-dev.txt")
     assert tests.startswith(f"python3 -m venv .venv && . .venv/bin/activate && {dev_install} && ")
+
+
+def test_proxy_latency_counts_from_the_stage_start_and_skips_older_files(tmp_path):
+    # shard 0 (indices 1-4) started at t=100: proxies done at 112, 115, 118, 121 (a gap of 3 s, 2 workers: 6 s
+    # per proxy per worker), so the first one came 12 s in, 6 s beyond a typical proxy; a file of an earlier
+    # run (t=50) and a shard whose stage did not run are not counted
+    done = {1: 112, 2: 115, 3: 118, 4: 121, 5: 50, 6: 130, 7: 133, 8: 136}
+    for index, t in done.items():
+        path = tmp_path / f"proxy-{index}-{index:04x}abc.json"
+        path.write_text("{}")
+        os.utime(path, (t, t))
+    (tmp_path / "proxy-2-old.json").write_text("{}")
+    os.utime(tmp_path / "proxy-2-old.json", (50, 50))
+    latency = _pipeline_timing().proxy_latency(tmp_path, {"proxies@0": 100.0}, shard_size=4, workers=2)
+    assert latency == {"proxies@0": {"first_s": 12.0, "per_worker_s": 6.0, "first_excess_s": 6.0}}
