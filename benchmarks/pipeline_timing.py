@@ -20,12 +20,10 @@ a fresh venv" figure is the install plus `dvc repro` from scratch.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,8 +104,9 @@ def copy_project(root: Path) -> None:
 
 def proxy_latency(cache: Path, starts: dict[str, float], shard_size: int, workers: int) -> dict[str, dict]:
     """Per `proxies@<k>` stage: when its first proxy was done (its cache file written, `regmix.proxy.jobs`),
-    counted from the stage's start, against a typical proxy's time per worker (the median gap between two
-    finished proxies, times the workers): the start-up a shard pays once, `first_excess_s`."""
+    counted from the stage's start, against a typical proxy's time per worker (the mean gap between two
+    finished proxies after the first, times the workers: workers that start together finish in near pairs, so
+    single gaps say little): the start-up a shard pays once, `first_excess_s`."""
     done: dict[int, list[float]] = {}
     for path in cache.glob("proxy-*-*.json"):
         index = int(path.name.split("-")[1])
@@ -118,7 +117,7 @@ def proxy_latency(cache: Path, starts: dict[str, float], shard_size: int, worker
         times = sorted(t for t in times if t >= starts.get(stage, float("inf")))  # this run's, not a cached one
         if len(times) < 3:
             continue
-        per_worker = statistics.median(b - a for a, b in itertools.pairwise(times)) * workers
+        per_worker = (times[-1] - times[0]) / (len(times) - 1) * workers  # the steady rate after the first
         first = times[0] - starts[stage]
         out[stage] = {
             "first_s": round(first, 2),

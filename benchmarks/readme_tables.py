@@ -403,9 +403,20 @@ FIGURES = [
     ),
     Figure(r"of which pytest takes " + MINSEC, TESTS, lambda d: minsec(d["pytest_s"])),
     Figure(
+        r"whose CPU probe took (\d\.\d\d) s; on the slower host", TESTS, lambda d: f"{d['machine']['cpu_probe_s']:.2f}"
+    ),
+    Figure(
         r"measured at commit ccafed9: " + MINSEC + r", of which (\d+) s for `pip install -r requirements.txt`",
         PIPE_BEFORE,
         lambda d: (minsec(d["first_results_s"]), f"{step(d, 'venv + pip install -r requirements.txt')['wall_s']:.0f}"),
+    ),
+    Figure(
+        r"its first proxy was done (\d+\.\d) s after the `proxies@0` stage started, against (\d+\.\d) s per proxy "
+        r"per worker after that, so the shard pays (\d+\.\d) s before",
+        PIPE,
+        lambda d: tuple(
+            f"{d['proxy_latency']['proxies@0'][k]:.1f}" for k in ("first_s", "per_worker_s", "first_excess_s")
+        ),
     ),
     Figure(r"the no-op rerun \((\d+\.\d) s\)", PIPE, lambda d: f"{step(d, 'dvc repro (no-op)')['wall_s']:.1f}"),
     Figure(
