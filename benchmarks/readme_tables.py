@@ -401,6 +401,11 @@ FIGURES = [
         TESTS,
         lambda d: (str(d["passed"]), str(d["skipped"]), minsec(d["wall_s"]), str(d["machine"]["usable_cores"])),
     ),
+    Figure(
+        r"After, on the same host \(at commit b245413: " + MINSEC + r", of which (\d+) s for the install",
+        PIPE_SLOW,
+        lambda d: (minsec(d["first_results_s"]), f"{step(d, 'venv + install (README)')['wall_s']:.0f}"),
+    ),
     Figure(r"of which pytest takes " + MINSEC, TESTS, lambda d: minsec(d["pytest_s"])),
     Figure(
         r"whose CPU probe took (\d\.\d\d) s; on the slower host", TESTS, lambda d: f"{d['machine']['cpu_probe_s']:.2f}"

@@ -62,7 +62,7 @@ class RegressionConfig:
 
     candidates: Annotated[list[Model], Field(min_length=1)] = field(
         default_factory=lambda: ["linear", "lightgbm", "lightgbm_reg", "loglinear", "gp", "gp_sqrt", "ensemble"]
-    )  # composite is not among the defaults: it needs every training domain's loss (params.yaml adds it)
+    )  # not composite: it needs every training domain's loss, which a losses CSV may lack
     ensemble_members: Annotated[list[Member], Field(min_length=1)] = field(
         default_factory=lambda: ["gp", "gp_sqrt", "lightgbm_reg"]
     )
