@@ -18,9 +18,15 @@ What it does
                         and gradient clipping; lm_head + loss as one autograd function that
                         writes the logits' gradient in the loss kernel (linear_cross_entropy)
        stacked-compile  the same, body and loss kernel under torch.compile (--compile)
+       liger-eager      bf16-eager with liger-kernel's fused linear cross-entropy
+                        (regmix.training.loss, `train.loss: liger`): the logits are never
+                        held whole (CUDA only; requirements-gpu.txt)
+       liger-compile    the same, under torch.compile (--compile)
      `--micro-batch` is the number of sequences per forward pass over all proxies together
      (a stack of K runs micro-batch // K sequences per proxy).
-  3. Prints a markdown table and writes the results, with the settings, library versions, date
+  3. With --find-micro, the largest micro-batch (a power of two up to --batch-size) whose
+     forward + backward fits in the GPU's memory, per variant.
+  4. Prints a markdown table and writes the results, with the settings, library versions, date
      and machine, to `benchmarks/results/gpu_proxy_throughput_<name>.json` (`--name`, by default
      the GPU's model, e.g. h100; `--out` for another path; on a CPU only with `--name` or `--out`).
      README.md's GPU table is rendered from `gpu_proxy_throughput_h100.json`
@@ -40,7 +46,8 @@ rotary, softmax and the optimizer are not counted):
   (attention term 6 * n_layer * T * n_embd), which is the work a causal kernel really does.
   regmix-1m, T = 2048: N_matmul = 1,310,720 + 12,910,592 = 14,221,312;
   F = 85,327,872 + 12,582,912 = 97,910,784 (91,619,328 with the 1/2 factor).
-  MFU = F * tokens/s / measured bf16 matmul FLOP/s.
+  MFU = F * tokens/s / measured bf16 matmul FLOP/s; the table gives beside it the MFU against the
+  datasheet's dense bf16 peak (DATASHEET_TFLOPS by GPU, or --datasheet-tflops).
 
 Measured (H100 80GB HBM3, torch 2.11.0+cu130, bf16 matmul 754 TFLOP/s, micro-batch 32):
   bf16-compile 2.83M tokens/s = 36.8% MFU; stacked-compile K=1/4/16: 36.6/34.7/31.0%;
@@ -51,11 +58,14 @@ Measured (H100 80GB HBM3, torch 2.11.0+cu130, bf16 matmul 754 TFLOP/s, micro-bat
 Usage
   python benchmarks/gpu_proxy_throughput.py --compile --stack 1 4 16 --batch-size 512 --steps 1   # README's table
   python benchmarks/gpu_proxy_throughput.py --device cpu --tiny --compile --out /tmp/gpu.json     # smoke test
+  python benchmarks/gpu_proxy_throughput.py --compile --variants bf16-compile liger-compile \
+      --preset regmix-1b --batch-size 512 --steps 1 --find-micro     # the presets (issue 10)
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import re
 import statistics
 import time
@@ -75,7 +85,17 @@ from regmix.training.stacked import StackedProxies
 VOCAB = 50432
 TINY = ModelConfig(n_layer=2, n_head=2, n_embd=32, intermediate_size=64, block_size=64)
 TINY_VOCAB = 512
-VARIANTS = ("fp32-eager", "bf16-eager", "bf16-compile", "stacked-eager", "stacked-compile")
+VARIANTS = (
+    "fp32-eager",
+    "bf16-eager",
+    "bf16-compile",
+    "stacked-eager",
+    "stacked-compile",
+    "liger-eager",
+    "liger-compile",
+)
+# dense bf16 peak of the datasheets (no sparsity), TFLOP/s: H100 and H200 SXM 989.4, A100 312, B200 2250
+DATASHEET_TFLOPS = {"h100": 989.4, "h200": 989.4, "a100": 312.0, "b200": 2250.0}
 SDPA = {
     "flash": SDPBackend.FLASH_ATTENTION,
     "efficient": SDPBackend.EFFICIENT_ATTENTION,
@@ -170,12 +190,13 @@ def make_step(variant: str, k: int, args, cfg: ModelConfig, vocab: int, device: 
 
         return step, micro
 
-    model = build_model(cfg, vocab).to(device)
+    liger = variant.startswith("liger")
+    model = build_model(cfg, vocab, loss="liger" if liger else "plain").to(device)
     opt = torch.optim.AdamW(model.parameters(), **HPARAMS, fused=fused)
 
     def loss_fn(x, y):
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            return F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+            return model(x, y) if liger else F.cross_entropy(model(x).flatten(0, 1), y.flatten())
 
     if compiled:
         loss_fn = torch.compile(loss_fn)
@@ -221,6 +242,27 @@ def run_variant(variant: str, k: int, args, cfg: ModelConfig, vocab: int, device
     )
 
 
+def largest_micro_batch(variant: str, args, cfg: ModelConfig, vocab: int, device: torch.device) -> int | None:
+    """The largest power-of-two micro-batch, up to --batch-size, whose forward + backward + step fits in memory."""
+    best, micro = None, 1
+    while micro <= args.batch_size:
+        step = None
+        try:
+            step, _ = make_step(
+                variant, 1, argparse.Namespace(**{**vars(args), "micro_batch": micro}), cfg, vocab, device
+            )
+            step(1)
+            best = micro
+        except torch.cuda.OutOfMemoryError:
+            break
+        finally:
+            del step
+            gc.collect()
+            torch.cuda.empty_cache()
+        micro *= 2
+    return best
+
+
 def profile_variant(variant: str, k: int, args, cfg, vocab, device, path: Path) -> None:
     """Kernel-time table of one optimizer step of 4 micro-batches (after a warm-up step)."""
     from torch.profiler import ProfilerActivity, profile
@@ -253,7 +295,9 @@ def main(argv=None) -> None:
     p.add_argument("--micro-batch", type=int, default=32, help="sequences per forward, all proxies together")
     p.add_argument("--stack", type=int, nargs="+", default=[1, 2, 4, 8, 16], help="K values for stacked-*")
     p.add_argument("--compile", action="store_true", help="also run the torch.compile variants")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS[:5]), choices=VARIANTS)
+    p.add_argument("--find-micro", action="store_true", help="also find each variant's largest micro-batch (GPU)")
+    p.add_argument("--datasheet-tflops", type=float, help="dense bf16 peak (default: DATASHEET_TFLOPS by GPU)")
     p.add_argument(
         "--sdpa",
         default="auto",
@@ -295,6 +339,7 @@ def main(argv=None) -> None:
     peak = matmul_rate(device, args.gemm_size, args.gemm_iters)
     fpt, fpt_causal = flops_per_token(build_model(cfg, vocab), cfg, cfg.block_size)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    datasheet = args.datasheet_tflops or DATASHEET_TFLOPS.get(gpu_slug(name))
     head = (
         f"device: {name}; torch {torch.__version__}; preset: {'tiny' if args.tiny else args.preset}; "
         f"measured bf16 matmul ({args.gemm_size}^3, median of {args.gemm_iters}): {peak / 1e12:.1f} TFLOP/s; "
@@ -314,6 +359,9 @@ def main(argv=None) -> None:
                 continue
             r.update(flops_per_token=fpt, tflops=fpt * r["tokens_per_s"] / 1e12)
             r.update(mfu=fpt * r["tokens_per_s"] / peak, mfu_causal=fpt_causal * r["tokens_per_s"] / peak)
+            r["mfu_datasheet"] = fpt * r["tokens_per_s"] / (datasheet * 1e12) if datasheet else None
+            if args.find_micro and device.type == "cuda" and k == 1:
+                r["max_micro"] = largest_micro_batch(v, args, cfg, vocab, device)
             rows.append(r)
             print(
                 f"  {v:16s} K={k:<3d} micro={r['micro']:<3d} {r['tokens_per_s']:>14,.0f} tok/s "
@@ -326,18 +374,20 @@ def main(argv=None) -> None:
         head,
         "",
         "| variant | K | micro-batch / proxy | tokens/s (all proxies) | FLOPs/token | TFLOP/s | MFU % "
-        "| peak mem GiB | MFU % (causal ½) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| peak mem GiB | MFU % (causal ½) | MFU % (datasheet) | largest micro-batch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        sheet = f"{100 * r['mfu_datasheet']:.1f}" if r["mfu_datasheet"] else "-"
         lines.append(
             f"| {r['variant']} | {r['k']} | {r['micro']} | {r['tokens_per_s']:,.0f} | "
             f"{r['flops_per_token'] / 1e6:.1f} M | {r['tflops']:.1f} | {100 * r['mfu']:.1f} | "
-            f"{r['peak_mem_gib']:.1f} | {100 * r['mfu_causal']:.1f} |"
+            f"{r['peak_mem_gib']:.1f} | {100 * r['mfu_causal']:.1f} | {sheet} | {r.get('max_micro') or '-'} |"
         )
     table = "\n".join(lines)
     print("\n" + table)
-    out = args.out or (RESULTS / f"gpu_proxy_throughput_{args.name or gpu_slug(name)}.json")
+    suffix = "" if args.tiny or args.preset == "regmix-1m" else f"_{args.preset}"
+    out = args.out or (RESULTS / f"gpu_proxy_throughput_{args.name or gpu_slug(name)}{suffix}.json")
     if args.out or args.name or (device.type == "cuda" and not args.tiny):
         write_json(
             out,
@@ -348,6 +398,7 @@ def main(argv=None) -> None:
                 "torch": torch.__version__,
                 "preset": "tiny" if args.tiny else args.preset,
                 "peak_flops": peak,
+                "datasheet_tflops": datasheet,
                 "flops_per_token": fpt,
                 "flops_per_token_causal": fpt_causal,
                 "settings": {

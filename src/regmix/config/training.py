@@ -85,6 +85,9 @@ class TrainConfig:
     beta2: Fraction = 0.95
     grad_clip: PositiveFloat = 1.0
     precision: Precision = "32-true"
+    # the training loss: plain (lm_head, then F.cross_entropy) | liger (liger-kernel's fused linear cross-entropy,
+    # on CUDA: the logits are never held whole; regmix.training.loss)
+    loss: Literal["plain", "liger"] = "plain"
     eval_every: NonNegativeInt = 0  # steps between evaluations; 0: only at the end
     eval_tokens: PositiveInt = 8192  # validation tokens per domain
     target_eval_tokens: PositiveInt | None = None  # the target's (the regression's label); None: eval_tokens

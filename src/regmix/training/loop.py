@@ -26,6 +26,7 @@ from ..config.training import FabricConfig, ModelConfig, TrainConfig
 from ..errors import InputError
 from ..files import atomic_path
 from ..token_store import TokenStore
+from .loss import check_loss, next_token_loss
 from .model import build_model
 
 
@@ -227,11 +228,12 @@ def train(
     `target` (a domain) is evaluated on `cfg.target_eval_tokens`.
     """
     fabric = fabric or Fabric(accelerator="cpu", devices=1, precision=cfg.precision)
+    check_loss(cfg.loss, fabric.device.type, "train.loss")
     accumulation = cfg.accumulation(fabric.world_size)
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)
     with fabric.init_module():
-        model = build_model(model_cfg, store.vocab_size)
+        model = build_model(model_cfg, store.vocab_size, loss=cfg.loss)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay
     )
@@ -249,15 +251,13 @@ def train(
             group["lr"] = cfg.lr_at(step, steps)
         batch = next(batches).to(fabric.device)
         if accumulation == 1:
-            logits = model(batch[:, :-1])
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten())
+            loss = next_token_loss(model, batch, cfg.loss)
             fabric.backward(loss)
         else:
             loss = torch.zeros((), device=fabric.device)
             for i, micro in enumerate(batch.chunk(accumulation)):
                 with fabric.no_backward_sync(model, enabled=i < accumulation - 1):
-                    logits = model(micro[:, :-1])
-                    micro_loss = F.cross_entropy(logits.flatten(0, 1).float(), micro[:, 1:].flatten()) / accumulation
+                    micro_loss = next_token_loss(model, micro, cfg.loss) / accumulation
                     fabric.backward(micro_loss)
                 loss += micro_loss.detach()
         fabric.clip_gradients(model, optimizer, max_norm=cfg.grad_clip)

@@ -12,6 +12,7 @@ from litgpt.model import GPT
 
 from ..config.training import PAPER_PRESETS, PAPER_VOCAB_SIZE, ModelConfig
 from ..errors import InputError
+from .loss import FusedLossGPT
 
 
 def litgpt_config(cfg: ModelConfig, vocab_size: int, name: str = "regmix-proxy") -> Config:
@@ -50,9 +51,12 @@ def paper_config(preset: str, vocab_size: int = PAPER_VOCAB_SIZE) -> Config:
     return litgpt_config(PAPER_PRESETS[preset], vocab_size, name=preset)
 
 
-def build_model(config: ModelConfig, vocab_size: int, name: str = "regmix-proxy") -> GPT:
-    """A freshly initialised litgpt `GPT` (initialise under a seeded torch RNG for determinism)."""
-    return GPT(litgpt_config(config, vocab_size, name=name))
+def build_model(config: ModelConfig, vocab_size: int, name: str = "regmix-proxy", loss: str = "plain") -> GPT:
+    """A freshly initialised litgpt `GPT` (initialise under a seeded torch RNG for determinism).
+
+    `loss: liger` gives a `FusedLossGPT` (the same parameters and initialisation; regmix.training.loss).
+    """
+    return (FusedLossGPT if loss == "liger" else GPT)(litgpt_config(config, vocab_size, name=name))
 
 
 def count_parameters(model: GPT) -> dict[str, int]:
