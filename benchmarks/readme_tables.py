@@ -67,6 +67,8 @@ MAKERS = {
     "benchmarks/results/large_parallelism.json": "python benchmarks/large_parallelism.py",
     "benchmarks/results/proxy_tuning.json": "dvc exp run -S proxy.train.batch_size=8 && "
     "python benchmarks/valid_scores.py --label 'batch 8'   # one entry per setting tried",
+    "benchmarks/results/proxy_count.json": "dvc repro --glob 'large@*' && python benchmarks/valid_scores.py "
+    "--label '144 proxies, 3 shards (the new default)' --out benchmarks/results/proxy_count.json   # a row per sweep",
     "benchmarks/results/composite_tuning.json": "dvc exp run -S 'regression.candidates=[composite]' && "
     "python benchmarks/valid_scores.py --label 'composite (gp, gp_sqrt)' "
     "--out benchmarks/results/composite_tuning.json",
@@ -313,6 +315,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "benchmarks/results/large_parallelism.json": render_parallelism,
     "benchmarks/results/proxy_tuning.json": render_tuning,
     "benchmarks/results/composite_tuning.json": render_tuning,
+    "benchmarks/results/proxy_count.json": render_tuning,
 }
 
 

@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     entry = {
         "label": args.label,
         "proxy_train": params["proxy"]["train"],
+        "proxies": fit["n_proxies"],
         "valid_documents": scores["documents"],
         "valid_loss": scores["loss"],
         "valid_gap_closure": scores["gap_closure"],

@@ -108,8 +108,8 @@ def test_configs_stay_plain_frozen_dataclasses():
             r"field large.runs.doremi: value 'models/baselines/doremi.yaml' is not a baseline",
         ),
         (
-            lambda d: d["regression"].update(folds=49),
-            r"field regression.folds: value 49 is above the number of proxies \(48 = shards x shard_size\)",
+            lambda d: d["regression"].update(folds=145),
+            r"field regression.folds: value 145 is above the number of proxies \(144 = shards x shard_size\)",
         ),
         (
             lambda d: d["simulation"].update(n_candidates=50),
