@@ -395,9 +395,10 @@ FIGURES = [
     ),
     Figure(r"that loop took (\d\.\d\d) s on this one", PIPE, lambda d: f"{d['machine']['cpu_probe_s']:.2f}"),
     Figure(
-        r"on the host of the previous measurement it took (\d\.\d\d) s, and the same default took " + MINSEC,
+        r"on the host of an earlier measurement it took (\d\.\d\d) s, and the default of that time \((\d+) proxies, "
+        r"a third of today's\) took " + MINSEC,
         PIPE_SLOW,
-        lambda d: (f"{d['machine']['cpu_probe_s']:.2f}", minsec(d["first_results_s"])),
+        lambda d: (f"{d['machine']['cpu_probe_s']:.2f}", str(d["n_proxies"]), minsec(d["first_results_s"])),
     ),
     Figure(
         r"runs the second command: (\d+) tests pass, (\d+) skipped without a GPU, in " + MINSEC + r" on (\d+) cores",
@@ -462,13 +463,18 @@ FIGURES = [
     ),
     Figure(r"the (\d+) proxies at or above it", METRICS, lambda d: str(d["proxy_target_loss"]["above_unigram"])),
     Figure(
+        r"w\*'s model is ahead of it by (\d\.\d\d\d) nats, an interval from (-?\d\.\d\d\d) to \+?(-?\d\.\d\d\d)",
+        METRICS,
+        lambda d: tuple(f"{x:.3f}" for x in (d["regmix_minus"]["truth"], *d["regmix_minus_ci95"]["truth"])),
+    ),
+    Figure(
         r"the paper's LightGBM gets (-?\d\.\d\d) here",
         METRICS,
         lambda d: f"{d['regression']['lightgbm_cv_spearman']:.2f}",
     ),
     Figure(
         r"on the (\d+) proxies \(nested (\d+)-fold CV; the paper's LightGBM gets -?\d\.\d\d here: (\d+) rounds "
-        r"with its default (\d+) rows per leaf cannot fit (\d+) training rows\)",
+        r"with its default (\d+) rows per leaf on (\d+) training rows,",
         PARAMS,
         lambda p: (
             str(n_proxies(p)),
