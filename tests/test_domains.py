@@ -56,6 +56,28 @@ def test_domains_share_function_words_but_not_own_words():
     assert len(vocab["alpha"] & vocab["beta"]) > len(vocab["alpha"] & vocab["gamma"]) > 0
 
 
+def test_a_common_language_reaches_every_domain():
+    from dataclasses import replace
+
+    plain = generate(tiny_synthetic())
+    common = generate(replace(tiny_synthetic(), common_share=0.3, common_words=20))
+
+    def content_words_in_every_domain(splits):  # function words have one syllable (2 letters)
+        return {
+            w
+            for w in set.intersection(*({w for d in docs for w in d.split()} for docs in splits.values()))
+            if len(w) > 2
+        }
+
+    assert content_words_in_every_domain(plain["train"]) == set()  # across clusters, only function words
+    shared = content_words_in_every_domain(common["train"])
+    assert len(shared) == 20  # the common words, in all three domains of two clusters
+    for name, docs in common["train"].items():
+        words = [w for d in docs for w in d.split()]
+        assert 0.1 < np.mean([w in shared for w in words]) < 0.25, name  # about 0.15 at share 0.3
+        assert [len(d.split()) for d in docs] == [len(d.split()) for d in plain["train"][name]]  # same documents
+
+
 def test_bad_synthetic_config():
     with pytest.raises(InputError, match="domains.synthetic.target_weights.nope: value 1.0 is the weight of 'nope'"):
         build(SyntheticConfig, {"target_weights": {"nope": 1.0}}, "domains.synthetic")

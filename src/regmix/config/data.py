@@ -96,6 +96,10 @@ class SyntheticConfig:
     cluster_words: PositiveInt = 300
     own_words: PositiveInt = 200
     successors: PositiveInt = 6  # successors per word in each chain (lower: more predictable text)
+    # a language every domain shares (as English is shared by the Pile's domains): the probability of a transition
+    # by a chain common to all domains, over the function words and `common_words` words of its own; 0: none
+    common_share: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    common_words: PositiveInt = 100
     seed: Seed = 0
 
     @model_validator(mode="after")
@@ -114,6 +118,7 @@ class SyntheticConfig:
             fail("is not a range (low > high)", "give [low, high], e.g. [40, 160]", "doc_words", list(self.doc_words))
         clusters = len({d.cluster for d in self.domains.values()})
         words = self.cluster_words * clusters + self.own_words * (len(self.domains) + 1)
+        words += self.common_words if self.common_share > 0 else 0
         if words > SYLLABLES**2 + SYLLABLES**3:
             fail(
                 f"with cluster_words {self.cluster_words} asks for {words:,} distinct content words, more than the "

@@ -3,7 +3,9 @@
 Each training domain is a word-level Markov chain. Its words are shared function words, the
 content words of its cluster, and content words of its own. Its transitions mix a cluster chain
 (shared by the domains of a cluster) with a chain of its own, so domains of one cluster help each
-other, by how much they share, and domains of other clusters help only through function words.
+other, by how much they share, and domains of other clusters help only through function words and,
+with `common_share` > 0, through a common chain that every domain uses for that share of its
+transitions (a language all domains are written in).
 
 The target domain is evaluation-only: its documents come from the training domains in exactly the
 proportions w* (fresh samples of each domain's chain; largest-remainder rounding, in shuffled order),
@@ -34,7 +36,7 @@ class _Chain:
 class _DomainSampler:
     """Samples documents of one domain: a cluster chain and an own chain, mixed by `share`."""
 
-    def __init__(self, chains: list[_Chain], shares: list[float], vocab_size: int):
+    def __init__(self, chains: list[_Chain], shares: list[float], vocab_size: int, starts: int | None = None):
         # Dense lookup: for each global word id, its row in each chain (-1 where absent).
         self.chains, self.shares = chains, np.cumsum(shares)
         self.rows = []
@@ -42,7 +44,8 @@ class _DomainSampler:
             row = np.full(vocab_size, -1)
             row[c.states] = np.arange(len(c.states))
             self.rows.append(row)
-        self.start = np.unique(np.concatenate([c.states for c in chains]))
+        # a document starts at a word of the first `starts` chains (not the common chain's: every word is its state)
+        self.start = np.unique(np.concatenate([c.states for c in chains[:starts]]))
 
     def sample(self, n_docs: int, lengths: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
         cur = rng.choice(self.start, size=n_docs)
@@ -106,8 +109,21 @@ def generate(cfg: SyntheticConfig, target: str = "target") -> dict[str, dict[str
         samplers[name] = (cluster_chain[d.cluster], _Chain(own, targets, cfg.successors, rng), d.share)
     target_ids = np.concatenate([function_ids, new_ids(cfg.own_words)])
     target_chain = _Chain(target_ids, target_ids, cfg.successors, rng)
+    if cfg.common_share > 0:  # drawn last, from a stream of its own: common_share 0 leaves the corpus as it was
+        crng = np.random.default_rng([cfg.seed, len(cfg.domains), 4])
+        start = len(words)
+        words.extend(_make_words(cfg.common_words, crng, taken, (2, 3)))
+        # from any word into the function and common words; from a common word only this chain leads on
+        common_ids = np.concatenate([function_ids, np.arange(start, len(words))])
+        common = _Chain(np.arange(len(words)), common_ids, cfg.successors, crng)
+    g = cfg.common_share
     vocab = np.array(words)
-    built = {n: _DomainSampler([c, o], [s, 1 - s], len(words)) for n, (c, o, s) in samplers.items()}
+    built = {
+        n: _DomainSampler([c, o, common], [(1 - g) * s, (1 - g) * (1 - s), g], len(words), starts=2)
+        if g > 0
+        else _DomainSampler([c, o], [s, 1 - s], len(words))
+        for n, (c, o, s) in samplers.items()
+    }
     target_own = _DomainSampler([target_chain], [1.0], len(words))
 
     def docs(sampler: _DomainSampler, n: int, drng: np.random.Generator) -> list[str]:
