@@ -69,6 +69,8 @@ MAKERS = {
     "python benchmarks/valid_scores.py --label 'batch 8'   # one entry per setting tried",
     "benchmarks/results/proxy_count.json": "dvc repro --glob 'large@*' && python benchmarks/valid_scores.py "
     "--label '144 proxies, 3 shards (the new default)' --out benchmarks/results/proxy_count.json   # a row per sweep",
+    "benchmarks/results/corpus_tuning.json": "dvc repro --glob 'large@*' && python benchmarks/valid_scores.py "
+    "--label '144 proxies, common_share 0.2 (the new default)' --out benchmarks/results/corpus_tuning.json",
     "benchmarks/results/composite_tuning.json": "dvc exp run -S 'regression.candidates=[composite]' && "
     "python benchmarks/valid_scores.py --label 'composite (gp, gp_sqrt)' "
     "--out benchmarks/results/composite_tuning.json",
@@ -316,6 +318,7 @@ RENDERERS: dict[str, Callable[[dict, str], str]] = {
     "benchmarks/results/proxy_tuning.json": render_tuning,
     "benchmarks/results/composite_tuning.json": render_tuning,
     "benchmarks/results/proxy_count.json": render_tuning,
+    "benchmarks/results/corpus_tuning.json": render_tuning,
 }
 
 
@@ -461,7 +464,19 @@ FIGURES = [
         METRICS,
         lambda d: f"{100 * valid_gap_closure(d['large_valid_target_loss']):.0f}",
     ),
-    Figure(r"the (\d+) proxies at or above it", METRICS, lambda d: str(d["proxy_target_loss"]["above_unigram"])),
+    Figure(
+        r"the proxies at or above it: (\d+), and the worst ends (-?\d\.\d\d) nats below it",
+        METRICS,
+        lambda d: (
+            str(d["proxy_target_loss"]["above_unigram"]),
+            f"{d['proxy_target_loss']['unigram'] - d['proxy_target_loss']['max']:.2f}",
+        ),
+    ),
+    Figure(
+        r"RegMix minus uniform is (-?\d\.\d\d\d) nats, an interval from (-?\d\.\d\d\d) to \+?(-?\d\.\d\d\d)",
+        METRICS,
+        lambda d: tuple(f"{x:.3f}" for x in (d["regmix_minus"]["uniform"], *d["regmix_minus_ci95"]["uniform"])),
+    ),
     Figure(
         r"w\*'s model is ahead of it by (\d\.\d\d\d) nats, an interval from (-?\d\.\d\d\d) to \+?(-?\d\.\d\d\d)",
         METRICS,
