@@ -51,6 +51,12 @@ MAKERS = {
     "pipeline_timing_default.json",
     "benchmarks/results/pipeline_timing_default_slow.json": "git show 8c0ff06:benchmarks/results/"
     "pipeline_timing_default.json",
+    # the common-language default with 300 test documents per domain
+    "benchmarks/results/pipeline_timing_default_test300.json": "git show 0b01237:benchmarks/results/"
+    "pipeline_timing_default.json",
+    "benchmarks/results/pipeline_timing_validate_test300.json": "python benchmarks/pipeline_timing.py --name validate "
+    "--out benchmarks/results/pipeline_timing_validate_test300.json $(python -m regmix.profiles validate) "
+    "-S domains.synthetic.test_docs=300",
     "benchmarks/results/pipeline_timing_512.json": "python benchmarks/pipeline_timing.py --name 512 "
     "$(python -m regmix.profiles tiny) -S 'sweep.shards=[0,...,15]' -S sweep.shard_size=32",
     "benchmarks/results/ci_timing.json": "python benchmarks/ci_timing.py",
@@ -354,6 +360,9 @@ PIPE = "benchmarks/results/pipeline_timing_default.json"
 PIPE_BEFORE = "benchmarks/results/pipeline_timing_default_before.json"
 PIPE_SLOW = "benchmarks/results/pipeline_timing_default_slow.json"  # the same default, on a slower host
 VALIDATE = "benchmarks/results/pipeline_timing_validate.json"
+# the common-language default and its validate profile with 300 test documents per domain (before 600)
+PIPE_300 = "benchmarks/results/pipeline_timing_default_test300.json"
+VALIDATE_300 = "benchmarks/results/pipeline_timing_validate_test300.json"
 TESTS = "benchmarks/results/ci_timing.json"
 DVC_OVERHEAD = "benchmarks/results/dvc_overhead.json"
 METRICS = "reports/metrics.json"
@@ -470,6 +479,20 @@ FIGURES = [
         lambda d: (
             str(d["proxy_target_loss"]["above_unigram"]),
             f"{d['proxy_target_loss']['unigram'] - d['proxy_target_loss']['max']:.2f}",
+        ),
+    ),
+    Figure(
+        r"RegMix minus uniform was (-?\d\.\d\d\d) nats, 95% CI (-?\d\.\d\d\d) to \+?(-?\d\.\d\d\d) on one seed",
+        PIPE_300,
+        lambda d: tuple(
+            f"{x:.3f}" for x in (d["metrics"]["regmix_minus"]["uniform"], *d["metrics"]["regmix_minus_ci95"]["uniform"])
+        ),
+    ),
+    Figure(
+        r"and (-?\d\.\d\d\d), (-?\d\.\d\d\d) to \+?(-?\d\.\d\d\d) over the `validate` profile's three seeds",
+        VALIDATE_300,
+        lambda d: tuple(
+            f"{x:.3f}" for x in (d["metrics"]["regmix_minus"]["uniform"], *d["metrics"]["regmix_minus_ci95"]["uniform"])
         ),
     ),
     Figure(
