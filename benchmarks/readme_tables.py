@@ -74,7 +74,7 @@ MAKERS = {
     "benchmarks/results/proxy_tuning.json": "dvc exp run -S proxy.train.batch_size=8 && "
     "python benchmarks/valid_scores.py --label 'batch 8'   # one entry per setting tried",
     "benchmarks/results/proxy_count.json": "dvc repro --glob 'large@*' && python benchmarks/valid_scores.py "
-    "--label '144 proxies, 3 shards (the new default)' --out benchmarks/results/proxy_count.json   # a row per sweep",
+    "--label '144 proxies, 3 shards (kept)' --out benchmarks/results/proxy_count.json   # a row per sweep",
     "benchmarks/results/corpus_tuning.json": "dvc repro --glob 'large@*' && python benchmarks/valid_scores.py "
     "--label '144 proxies, common_share 0.2 (the new default)' --out benchmarks/results/corpus_tuning.json",
     "benchmarks/results/composite_tuning.json": "dvc exp run -S 'regression.candidates=[composite]' && "
