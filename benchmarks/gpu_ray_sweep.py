@@ -53,6 +53,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 from gpu_proxy_throughput import gpu_slug
@@ -60,7 +61,7 @@ from provenance import RESULTS, provenance
 
 from regmix.config.data import EOS, TokenizeParams, TokenizerConfig
 from regmix.config.sweep import RayConfig
-from regmix.config.training import PAPER_PRESETS, PAPER_VOCAB_SIZE, ModelConfig, TrainConfig
+from regmix.config.training import PAPER_PRESETS, PAPER_VOCAB_SIZE, Loss, ModelConfig, TrainConfig
 from regmix.files import write_json
 from regmix.layout import write_layout
 from regmix.proxy.jobs import ProxyFailed, ProxyJob, train_proxy
@@ -200,7 +201,7 @@ def main(argv=None) -> None:
     p.add_argument("--batch-size", type=int, help="sequences per optimizer step (default 32; --tiny 8)")
     p.add_argument("--micro-batch-size", type=int, help="sequences per forward (default 4; --tiny: the batch)")
     p.add_argument("--precision", help="Fabric precision (default: bf16-mixed on cuda, 32-true on cpu)")
-    p.add_argument("--loss", default="plain", choices=["plain", "liger"], help="train.loss (liger: CUDA only)")
+    p.add_argument("--loss", default="plain", choices=get_args(Loss), help="train.loss (liger: CUDA only)")
     p.add_argument("--eval-tokens", type=int, help="validation tokens per domain (default: one block)")
     p.add_argument("--domains", type=int, default=4, help="domains of the token directory")
     p.add_argument("--vocab", type=int, help=f"vocabulary (default {PAPER_VOCAB_SIZE}; --tiny {TINY_VOCAB})")

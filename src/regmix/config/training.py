@@ -13,6 +13,7 @@ from .base import Fraction, RunName, Seed, Text, config_dataclass, fail
 
 Precision = Literal["32-true", "bf16-mixed", "bf16-true", "16-mixed"]
 Schedule = Literal["constant", "cosine"]
+Loss = Literal["plain", "liger"]  # the training loss (regmix.training.loss)
 Strategy = Literal["auto", "ddp", "ddp_spawn", "fsdp", "deepspeed"]
 
 
@@ -87,7 +88,7 @@ class TrainConfig:
     precision: Precision = "32-true"
     # the training loss: plain (lm_head, then F.cross_entropy) | liger (liger-kernel's fused linear cross-entropy,
     # on CUDA: the logits are never held whole; regmix.training.loss)
-    loss: Literal["plain", "liger"] = "plain"
+    loss: Loss = "plain"
     eval_every: NonNegativeInt = 0  # steps between evaluations; 0: only at the end
     eval_tokens: PositiveInt = 8192  # validation tokens per domain
     target_eval_tokens: PositiveInt | None = None  # the target's (the regression's label); None: eval_tokens

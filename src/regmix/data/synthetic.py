@@ -94,9 +94,9 @@ def generate(cfg: SyntheticConfig, target: str = "target") -> dict[str, dict[str
     words = _make_words(cfg.function_words, rng, taken, (1, 1))
     function_ids = np.arange(len(words))
 
-    def new_ids(n: int) -> np.ndarray:
+    def new_ids(n: int, r: np.random.Generator = rng) -> np.ndarray:
         start = len(words)
-        words.extend(_make_words(n, rng, taken, (2, 3)))
+        words.extend(_make_words(n, r, taken, (2, 3)))
         return np.arange(start, len(words))
 
     clusters = sorted({d.cluster for d in cfg.domains.values()})
@@ -111,10 +111,8 @@ def generate(cfg: SyntheticConfig, target: str = "target") -> dict[str, dict[str
     target_chain = _Chain(target_ids, target_ids, cfg.successors, rng)
     if cfg.common_share > 0:  # drawn last, from a stream of its own: common_share 0 leaves the corpus as it was
         crng = np.random.default_rng([cfg.seed, len(cfg.domains), 4])
-        start = len(words)
-        words.extend(_make_words(cfg.common_words, crng, taken, (2, 3)))
         # from any word into the function and common words; from a common word only this chain leads on
-        common_ids = np.concatenate([function_ids, np.arange(start, len(words))])
+        common_ids = np.concatenate([function_ids, new_ids(cfg.common_words, crng)])
         common = _Chain(np.arange(len(words)), common_ids, cfg.successors, crng)
     g = cfg.common_share
     vocab = np.array(words)

@@ -17,8 +17,6 @@ from litgpt.model import GPT
 
 from ..errors import InputError
 
-LOSSES = ("plain", "liger")
-
 
 class FusedLossGPT(GPT):
     """litgpt's `GPT`; `forward(idx, targets)` returns the mean next-token loss by liger-kernel's fused kernel.
